@@ -1,0 +1,67 @@
+"""
+# simulate_activity
+
+Writes a seeded, realistic stream of work-management product events (teams, users,
+projects, tasks, assignments, status changes, comments, time logs) into the landing
+zone, exactly where the product would drop them: gzip JSONL under
+`events/dt=YYYY-MM-DD/hour=HH/`. The ground truth (true durations, on-time
+probabilities and assignment utilities) goes to the truth store, never to landing.
+
+Dirt is on by default (malformed lines, truncated gzip, wrong types, duplicates, late
+and future events, PII in free text), so ingestion has something real to quarantine.
+
+Trigger it from the UI or the REST API; the Params pick the preset, window and seed.
+Re-running with the same Params rewrites identical files.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import Param, dag, task
+
+from maestro_ml.assets import LANDING_EVENTS
+from maestro_ml.dag_defaults import DEFAULT_ARGS
+from maestro_ml.settings import get_settings
+
+
+@task(multiple_outputs=False, outlets=[LANDING_EVENTS])
+def simulate_events(params: dict | None = None) -> dict:
+    from maestro_ml.settings import parse_utc_hour
+    from maestro_ml.simulation import config_for_preset, simulate
+
+    params = params or {}
+    settings = get_settings()
+    start = parse_utc_hour(params["start"]) if params.get("start") else settings.start_date
+    overrides: dict = {"days": params["days"]} if params.get("days") else {}
+    config = config_for_preset(params["preset"], start=start, seed=params["seed"], **overrides)
+    if not params.get("dirt", True):
+        config = config.without_dirt()
+    return simulate(config, landing_uri=settings.landing_uri, truth_uri=settings.truth_uri).to_dict()
+
+
+@dag(
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["maestro", "demo"],
+    doc_md=__doc__,
+    params={
+        "preset": Param("demo", enum=["tiny", "demo", "bench"], description="Size of the simulated organisation"),
+        "start": Param(
+            None,
+            type=["null", "string"],
+            description="First simulated hour, ISO-8601 UTC (default: MAESTRO_START_DATE)",
+        ),
+        "days": Param(None, type=["null", "integer"], minimum=1, maximum=90, description="Override the preset's days"),
+        "seed": Param(7, type="integer", description="Random seed; same seed, same events"),
+        "dirt": Param(True, type="boolean", description="Inject malformed and duplicate events"),
+    },
+)
+def simulate_activity() -> None:
+    simulate_events()
+
+
+simulate_activity()

@@ -1,0 +1,13 @@
+"""The Assets that chain Maestro DAGs, defined once. Producers list them as outlets, consumers schedule on them.
+
+This module imports the Airflow SDK, so only DAG files import it (never ``maestro_ml.training``).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+# Raw product events in the landing zone, written by the product (and by simulate_activity in the demo).
+LANDING_EVENTS = Asset(name="landing_events", uri="maestro://landing/events", group="ingestion")
+# Typed, deduplicated, PII-masked and validated events plus current-state tables in the lake.
+LAKE_EVENTS = Asset(name="lake_events", uri="maestro://lake/events", group="ingestion")

@@ -1,0 +1,130 @@
+"""The one settings module: every location and switch of the platform, read from the environment.
+
+Defaults are embedded stores under one local state directory, ``MAESTRO_HOME``
+(``.maestro/`` in the repository), so a fresh clone runs with no configuration.
+Production points the same variables at ``s3://`` URIs, PostgreSQL and Redis.
+
+Secrets (the PII hashing key, database passwords) are never defaulted here: they
+come from the environment or from Airflow Connections.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = REPO_ROOT / "include"
+FEATURE_REPO_DIR = INCLUDE_DIR / "feature_repo"
+
+# Tags a DAG may carry; the DAG policy tests reject anything else so the UI filter stays useful.
+APPROVED_DAG_TAGS = frozenset(
+    {"maestro", "ingestion", "validation", "features", "training", "registry", "scoring", "monitoring", "demo"}
+)
+DAG_OWNER = "ml-platform"
+
+Compute = Literal["local", "kubernetes"]
+FeastEnv = Literal["local", "server"]
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """Join URI parts with '/', which is right for both local paths and object-store URIs."""
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str
+    landing_uri: str
+    lake_uri: str
+    quarantine_uri: str
+    truth_uri: str
+    reports_uri: str
+    mlflow_tracking_uri: str
+    compute: Compute
+    feast_env: FeastEnv
+    feast_registry_path: str
+    feast_online_path: str
+    feast_registry_sql_uri: str
+    redis_connection_string: str
+    training_image: str
+    # First hour the platform ingests; hourly DAGs catch up from here. `make up` pins it to 14 days
+    # before its first start so the demo data and the schedule line up.
+    start_date: datetime
+    pii_key_env_var: str = "MAESTRO_PII_KEY"
+    # Events older than this (relative to their landing hour) are accepted as late, not absurd.
+    allowed_lateness_hours: int = 48
+    # Event ids seen in this many earlier hours count as duplicates of a late re-send.
+    dedupe_lookback_hours: int = 24
+    future_tolerance_minutes: int = 10
+
+    @property
+    def feature_repo_dir(self) -> Path:
+        return FEATURE_REPO_DIR
+
+    def pii_key(self) -> bytes:
+        """The keyed-hash secret for PII. Fails loudly rather than hashing with a guessable key."""
+        key = os.environ.get(self.pii_key_env_var, "")
+        if not key:
+            raise RuntimeError(
+                f"{self.pii_key_env_var} is not set: PII cannot be masked without the secret key. "
+                "Set it in the environment (make up and make demo generate one under MAESTRO_HOME)."
+            )
+        return key.encode()
+
+
+def parse_utc_hour(value: str) -> datetime:
+    """Parse an ISO-8601 instant as an aware UTC datetime; naive values are taken as UTC."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.minute or parsed.second or parsed.microsecond:
+        raise ValueError(f"{value!r} is not aligned to an hour")
+    return parsed
+
+
+def load_settings() -> Settings:
+    home = _env("MAESTRO_HOME", str(REPO_ROOT / ".maestro"))
+    compute = _env("MAESTRO_COMPUTE", "local")
+    if compute not in ("local", "kubernetes"):
+        raise ValueError(f"MAESTRO_COMPUTE must be 'local' or 'kubernetes', not {compute!r}")
+    feast_env = _env("MAESTRO_FEAST_ENV", "local")
+    if feast_env not in ("local", "server"):
+        raise ValueError(f"MAESTRO_FEAST_ENV must be 'local' or 'server', not {feast_env!r}")
+    lake = _env("MAESTRO_LAKE_URI", join_uri(home, "lake"))
+    return Settings(
+        home=home,
+        landing_uri=_env("MAESTRO_LANDING_URI", join_uri(home, "landing")),
+        lake_uri=lake,
+        quarantine_uri=_env("MAESTRO_QUARANTINE_URI", join_uri(home, "quarantine")),
+        truth_uri=_env("MAESTRO_TRUTH_URI", join_uri(home, "truth")),
+        reports_uri=_env("MAESTRO_REPORTS_URI", join_uri(home, "reports")),
+        mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"sqlite:///{join_uri(home, 'mlflow', 'mlflow.db')}"),
+        compute=compute,  # type: ignore[arg-type]
+        feast_env=feast_env,  # type: ignore[arg-type]
+        feast_registry_path=_env("MAESTRO_FEAST_REGISTRY_PATH", join_uri(home, "feast", "registry.db")),
+        feast_online_path=_env("MAESTRO_FEAST_ONLINE_PATH", join_uri(home, "feast", "online.db")),
+        feast_registry_sql_uri=_env(
+            "MAESTRO_FEAST_REGISTRY_SQL_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/maestro_feast"
+        ),
+        redis_connection_string=_env("MAESTRO_REDIS_CONNECTION", "127.0.0.1:6379"),
+        training_image=_env("MAESTRO_TRAINING_IMAGE", "maestro-ml/training:latest"),
+        start_date=parse_utc_hour(_env("MAESTRO_START_DATE", "2026-11-01T00:00:00Z")),
+        allowed_lateness_hours=int(_env("MAESTRO_ALLOWED_LATENESS_HOURS", "48")),
+        dedupe_lookback_hours=int(_env("MAESTRO_DEDUPE_LOOKBACK_HOURS", "24")),
+        future_tolerance_minutes=int(_env("MAESTRO_FUTURE_TOLERANCE_MINUTES", "10")),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process. Tests that change the environment call ``get_settings.cache_clear()``."""
+    return load_settings()

@@ -1,0 +1,39 @@
+"""Real Airflow runs: DAGs parsed from dags/ and executed with ``dag.test()`` on a Postgres metadata DB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
+    assert bag.import_errors == {}
+    return bag
+
+
+@pytest.fixture
+def run_dag(dagbag) -> Callable[..., Any]:
+    """Run one DAG in-process through Airflow and return its DagRun."""
+
+    def _run(dag_id: str, *, logical_date: datetime | None = None, conf: dict | None = None) -> Any:
+        dag = dagbag.get_dag(dag_id)
+        return dag.test(logical_date=logical_date, run_conf=conf)
+
+    return _run
+
+
+def task_states(dag_run) -> dict[str, str]:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
