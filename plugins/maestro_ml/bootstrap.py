@@ -1,6 +1,6 @@
 """Local-platform chores shared by ``make up`` and ``make demo``: apply Feast and seed demo data.
 
-``python -m maestro_ml.platform init`` is idempotent: it applies the Feast repo only when the
+``python -m maestro_ml.bootstrap init`` is idempotent: it applies the Feast repo only when the
 definitions changed and simulates demo events only when the landing zone has none.
 """
 
