@@ -1,0 +1,85 @@
+# IAM roles for service accounts (IRSA): the training pods and the Airflow
+# workers each assume their own role through the cluster's OIDC provider.
+
+data "aws_iam_openid_connect_provider" "cluster" {
+  count = var.create_oidc_provider ? 0 : 1
+  url   = local.oidc_issuer_url
+}
+
+resource "aws_iam_openid_connect_provider" "cluster" {
+  count          = var.create_oidc_provider ? 1 : 0
+  url            = local.oidc_issuer_url
+  client_id_list = ["sts.amazonaws.com"]
+}
+
+locals {
+  oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.cluster[0].arn : data.aws_iam_openid_connect_provider.cluster[0].arn
+}
+
+data "aws_iam_policy_document" "irsa_assume" {
+  for_each = local.irsa_workloads
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer_hostpath}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer_hostpath}:sub"
+      values   = [for sa in each.value.service_accounts : "system:serviceaccount:${each.value.namespace}:${sa}"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "irsa_data" {
+  for_each = local.irsa_workloads
+
+  statement {
+    sid       = "ListBuckets"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [for b in each.value.buckets : aws_s3_bucket.this[b].arn]
+  }
+
+  statement {
+    sid = "ReadWriteObjects"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = [for b in each.value.buckets : "${aws_s3_bucket.this[b].arn}/*"]
+  }
+
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+resource "aws_iam_role" "irsa" {
+  for_each = local.irsa_workloads
+
+  name               = "${var.name_prefix}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.irsa_assume[each.key].json
+}
+
+resource "aws_iam_role_policy" "irsa_data" {
+  for_each = local.irsa_workloads
+
+  name   = "data-buckets"
+  role   = aws_iam_role.irsa[each.key].id
+  policy = data.aws_iam_policy_document.irsa_data[each.key].json
+}
