@@ -28,15 +28,15 @@ from maestro_ml.settings import get_settings
 @task(multiple_outputs=False, outlets=[LANDING_EVENTS])
 def simulate_events(params: dict | None = None) -> dict:
     from maestro_ml.settings import parse_utc_hour
-    from maestro_ml.simulation import config_for_preset, simulate
+    from maestro_ml.simulation import DirtRates, config_for_preset, simulate
 
     params = params or {}
     settings = get_settings()
     start = parse_utc_hour(params["start"]) if params.get("start") else settings.start_date
     overrides: dict = {"days": params["days"]} if params.get("days") else {}
-    config = config_for_preset(params["preset"], start=start, seed=params["seed"], **overrides)
     if not params.get("dirt", True):
-        config = config.without_dirt()
+        overrides["dirt"] = DirtRates.off()
+    config = config_for_preset(params["preset"], start=start, seed=params["seed"], **overrides)
     return simulate(config, landing_uri=settings.landing_uri, truth_uri=settings.truth_uri).to_dict()
 
 

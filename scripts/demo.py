@@ -17,7 +17,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "plugins"))
 
-from maestro_ml.settings import get_settings  # noqa: E402
+from maestro_ml import storage  # noqa: E402
+from maestro_ml.settings import get_settings, join_uri, parse_utc_hour  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,11 +76,10 @@ def main() -> int:
     if args.days:
         conf["days"] = args.days
     print(f"2/3 simulate_activity: preset={args.preset} from {conf['start']}", flush=True)
-    dag_run, seconds = run(bag.dags["simulate_activity"], "simulation", run_conf=conf)
-    simulated = dag_run.get_task_instance("simulate_events").xcom_pull(task_ids="simulate_events")
-    hours = int((simulated["window_end"] - simulated["window_start"]).total_seconds() // 3600) if isinstance(
-        simulated["window_end"], type(start)) else None
-    hours = hours or (args.days or 14) * 24
+    _, seconds = run(bag.dags["simulate_activity"], "simulation", run_conf=conf)
+    simulated = storage.read_json(join_uri(settings.truth_uri, "summary.json"))
+    window_end = parse_utc_hour(simulated["window_end"])
+    hours = int((window_end - start).total_seconds() // 3600)
     print(f"    {simulated['events_written']:,} events in {seconds:.1f}s", flush=True)
 
     ingest = bag.dags["ingest_events"]
