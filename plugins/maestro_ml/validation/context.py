@@ -1,0 +1,225 @@
+"""The Great Expectations context: one per process and reports location, cheap to reuse every hour.
+
+The context is ephemeral (suites live in memory; they are built from code on each run) except for
+what has to outlive the process:
+
+* the **validation results store** is a file store under ``<reports_uri>/gx/validations/``, and
+* the **Data Docs site** ``maestro`` is written to ``<reports_uri>/gx/data_docs/`` (``index.html``
+  plus one page per validated table and run).
+
+Both have to be persistent for the same reason: GX rebuilds the site index from the results
+store and deletes pages whose result it cannot find, so an in-memory results store would wipe
+the pages of every earlier run.
+
+Each table of a run is validated with ``Batch.validate(suite)`` and its result stored under a
+``ValidationResultIdentifier`` of the run; the site is then built once, incrementally, for the
+run's results. That is what a Checkpoint with an ``UpdateDataDocsAction`` does, minus
+persisting suites, validation definitions and checkpoints on every run and rebuilding the
+index once per table (a Checkpoint's batch parameters are shared by all of its validation
+definitions, and every table here is a different DataFrame).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from maestro_ml.settings import Settings, join_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+    from great_expectations.data_context import AbstractDataContext
+
+log = logging.getLogger(__name__)
+
+SITE_NAME = "maestro"
+DATASOURCE_NAME = "maestro"
+# Asset (and batch definition) per kind of table; the DataFrame itself is a runtime parameter.
+ASSETS = ("events", "state")
+# How many of the latest validation results the site index lists (each is read on every build).
+INDEX_RESULTS_LIMIT = 60
+RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+
+_lock = threading.RLock()
+_contexts: dict[str, AbstractDataContext] = {}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One table to validate in a run: a suite, the frame, and the columns that identify a row."""
+
+    suite: ExpectationSuite
+    frame: pd.DataFrame
+    asset: str = "events"
+    id_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    batch: Batch
+    result: ExpectationSuiteValidationResult
+    page: str | None
+
+    @property
+    def suite_name(self) -> str:
+        return str(self.batch.suite.name)
+
+
+def gx_root(settings: Settings) -> str:
+    """Where this platform's GX artifacts live: ``<reports_uri>/gx``."""
+    root = join_uri(settings.reports_uri, "gx")
+    return root[len("file://") :] if root.startswith("file://") else root
+
+
+def _backend(uri: str) -> dict[str, Any]:
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        return {"class_name": "TupleS3StoreBackend", "bucket": bucket, "prefix": prefix.strip("/")}
+    if "://" in uri:
+        raise ValueError(f"GX stores support local paths and s3:// URIs, not {uri!r}")
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": os.path.abspath(uri)}
+
+
+def _build_context(root: str) -> AbstractDataContext:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    # GX fingerprints every in-memory DataFrame below this size by hashing all of its rows (about a
+    # second per million rows and column group), only to label the batch. It already skips frames
+    # above it; hourly event tables are not worth hashing either.
+    pandas_engine.HASH_THRESHOLD = 0
+
+    defaults = InMemoryStoreBackendDefaults()
+    stores = dict(defaults.stores)
+    stores[defaults.validation_results_store_name] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": _backend(join_uri(root, "validations")),
+    }
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": _backend(join_uri(root, "data_docs")),
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "validation_results_limit": INDEX_RESULTS_LIMIT,
+        },
+        # Suites are code, not stored: render validation results only.
+        "site_section_builders": {"expectations": "0", "profiling": "0"},
+    }
+    config = DataContextConfig(
+        store_backend_defaults=defaults,
+        stores=stores,
+        data_docs_sites={SITE_NAME: site},
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    context = gx.get_context(project_config=config, mode="ephemeral")
+    datasource = context.data_sources.add_pandas(DATASOURCE_NAME)
+    for asset in ASSETS:
+        datasource.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("whole")
+    return context
+
+
+def get_context(settings: Settings) -> AbstractDataContext:
+    """The process's GX context for ``settings.reports_uri``, created on first use."""
+    root = gx_root(settings)
+    with _lock:
+        context = _contexts.get(root)
+        if context is None:
+            context = _contexts[root] = _build_context(root)
+        return context
+
+
+def safe_run_name(run_name: str) -> str:
+    """``run_name`` as one path segment (Airflow run ids carry ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", run_name).strip("_") or "run"
+
+
+def _local_path(url: str | None) -> str | None:
+    if url is None:
+        return None
+    return url[len("file://") :] if url.startswith("file://") else url
+
+
+def index_path(settings: Settings) -> str:
+    return join_uri(gx_root(settings), "data_docs", "index.html")
+
+
+def run(
+    settings: Settings, batches: list[Batch], run_name: str
+) -> tuple[list[RunResult], str | None, str | None, dict[str, float]]:
+    """Validate every batch under one GX run id, store the results and update Data Docs.
+
+    Returns the results (with the Data Docs page of each), the path of the site's ``index.html``,
+    why building Data Docs failed if it did (a broken report must not hide or fake a verdict),
+    and timings in seconds.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    started = time.perf_counter()
+    with _lock:
+        context = get_context(settings)
+        ready = time.perf_counter()
+        datasource = context.data_sources.get(DATASOURCE_NAME)
+        run_id = RunIdentifier(run_name=safe_run_name(run_name), run_time=dt.datetime.now(dt.UTC))
+        keyed: list[tuple[Batch, ExpectationSuiteValidationResult, Any]] = []
+        for item in batches:
+            definition = datasource.get_asset(item.asset).get_batch_definition("whole")
+            batch = definition.get_batch(batch_parameters={"dataframe": item.frame})
+            # No ``unexpected_index_column_names``: GX looks those up row by row for every unexpected
+            # row (20 s for a million bad rows). The default row positions are cheap; the outcome
+            # maps the first few back to ids (``Batch.id_columns``).
+            result = batch.validate(item.suite, result_format=RESULT_FORMAT)
+            result.meta["run_id"] = run_id
+            result.meta["validation_time"] = run_id.run_time
+            # Data Docs title pages and index rows by this (the shared asset's name says little).
+            result.meta["batch_kwargs"] = {"data_asset_name": str(item.suite.name), "rows": len(item.frame)}
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=item.suite.name),
+                run_id=run_id,
+                batch_identifier=batch.id,
+            )
+            context.validation_results_store.set(key, result)
+            keyed.append((item, result, key))
+
+        validated = time.perf_counter()
+        docs_error = None
+        try:
+            context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[k for _, _, k in keyed])
+        except Exception as exc:  # the verdict stands without its report; say so instead of failing the gate
+            log.exception("building GX Data Docs failed")
+            docs_error = f"{type(exc).__name__}: {exc}"
+
+        results = []
+        for item, result, key in keyed:
+            page = None
+            if docs_error is None:
+                urls = context.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
+                page = _local_path(urls[0]["site_url"]) if urls else None
+            results.append(RunResult(item, result, page))
+    index = index_path(settings)
+    if docs_error is None and "://" not in index and not os.path.exists(index):
+        docs_error = f"Data Docs index missing after build: {index}"
+    timings = {
+        "gx_context": round(ready - started, 3),
+        "gx_validate": round(validated - ready, 3),
+        "data_docs": round(time.perf_counter() - validated, 3),
+    }
+    return results, (None if docs_error else index), docs_error, timings

@@ -1,0 +1,285 @@
+"""The expectation suites, as code: what "good data" means for the hourly events and the state tables.
+
+Every expectation carries a ``severity`` (GX's own field: ``critical`` blocks the pipeline,
+``warning`` is reported) and ``meta`` with the check class, the contract column and the rule in
+words. Suites are rebuilt on each run from the contract in :mod:`maestro_ml.events` and the run's
+parameters (interval, settings, history); they are never persisted.
+
+Which check is which severity, and why:
+
+========================  ========  ======================================================
+check                     severity  notes
+========================  ========  ======================================================
+schema                    critical  every contract column present with its logical type
+not_null                  critical  event_id, event_type, occurred_at and the type's REQUIRED
+unique                    critical  event_id across the whole hour; state primary keys
+accepted_values           critical  event_type == its table and a known type; statuses;
+                                    priority 1..4; seniority 1..5
+range                     critical  occurred_at in [start - lateness, end + tolerance];
+                                    hours in [0, 24]; estimated_hours > 0; capacity in (0, 168]
+referential_integrity     critical  task events' task_id in known tasks; task_assigned.assignee_id
+                                    and state assignees in known users; task_created/state
+                                    project_id in projects; state team_id in teams
+referential_integrity     warning   secondary links (parent/depends-on task, who logged time,
+                                    who completed, previous assignee, who left)
+pii                       critical  user_joined.email holds a hash, never an address ('@')
+volume                    warning   row count within [0.2x, 5x] the trailing mean (>= 3 hours)
+freshness                 warning   newest event not older than 2 h before the interval end
+========================  ========  ======================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from maestro_ml.events import EVENT_TYPES, REQUIRED, STATE_SCHEMAS, TASK_STATUSES
+from maestro_ml.validation.frames import ref_column_name
+
+CRITICAL = FailureSeverity.CRITICAL
+WARNING = FailureSeverity.WARNING
+
+# Upper bounds of plausible values: beyond them a number is a unit or parsing error.
+MAX_HOURS_PER_LOG = 24.0
+MAX_WEEKLY_CAPACITY_HOURS = 168.0
+
+# (column, referenced entity, severity) per event type. Known entities are the state's ids plus
+# the ones this hour creates (task_created, user_joined, project_created).
+EVENT_REFERENCES: dict[str, tuple[tuple[str, str, FailureSeverity], ...]] = {
+    "user_left": (("user_id", "users", WARNING),),
+    "task_created": (
+        ("project_id", "projects", CRITICAL),
+        ("parent_task_id", "tasks", WARNING),
+        ("depends_on_task_id", "tasks", WARNING),
+    ),
+    "task_assigned": (
+        ("task_id", "tasks", CRITICAL),
+        ("assignee_id", "users", CRITICAL),
+        ("previous_assignee_id", "users", WARNING),
+    ),
+    "task_status_changed": (("task_id", "tasks", CRITICAL),),
+    "task_completed": (("task_id", "tasks", CRITICAL), ("assignee_id", "users", WARNING)),
+    "task_reopened": (("task_id", "tasks", CRITICAL),),
+    "comment_added": (("task_id", "tasks", CRITICAL),),
+    "time_logged": (("task_id", "tasks", CRITICAL), ("user_id", "users", WARNING)),
+}
+
+STATE_KEYS: dict[str, str] = {"users": "user_id", "teams": "team_id", "projects": "project_id", "tasks": "task_id"}
+STATE_REFERENCES: dict[str, tuple[tuple[str, str, FailureSeverity], ...]] = {
+    "users": (("team_id", "teams", CRITICAL),),
+    "projects": (("team_id", "teams", CRITICAL),),
+    "tasks": (
+        ("project_id", "projects", CRITICAL),
+        ("assignee_id", "users", CRITICAL),
+        ("parent_task_id", "tasks", WARNING),
+        ("depends_on_task_id", "tasks", WARNING),
+    ),
+}
+
+
+def _meta(check: str, column: str | None, rule: str, **extra: Any) -> dict[str, Any]:
+    return {"check": check, "column": column, "rule": rule, **extra}
+
+
+def not_null(column: str, severity: FailureSeverity = CRITICAL) -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToNotBeNull(
+        column=column, severity=severity, meta=_meta("not_null", column, f"{column} is always set")
+    )
+
+
+def unique(column: str, scope: str) -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeUnique(
+        column=column, severity=CRITICAL, meta=_meta("unique", column, f"{column} is unique {scope}")
+    )
+
+
+def in_set(column: str, values: Iterable[Any], severity: FailureSeverity = CRITICAL) -> gxe.Expectation:
+    values = list(values)
+    return gxe.ExpectColumnValuesToBeInSet(
+        column=column,
+        value_set=values,
+        severity=severity,
+        meta=_meta("accepted_values", column, f"{column} is one of {values}"),
+    )
+
+
+def between(
+    column: str,
+    min_value: Any = None,
+    max_value: Any = None,
+    *,
+    strict_min: bool = False,
+    severity: FailureSeverity = CRITICAL,
+    rule: str,
+) -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column,
+        min_value=min_value,
+        max_value=max_value,
+        strict_min=strict_min,
+        severity=severity,
+        meta=_meta("range", column, rule),
+    )
+
+
+def references(column: str, entity: str, severity: FailureSeverity, key: str) -> gxe.Expectation:
+    """``column`` refers to an existing ``entity``: its derived ``<column>_not_in_<entity>`` is all null."""
+    return gxe.ExpectColumnValuesToBeNull(
+        column=ref_column_name(column, entity),
+        severity=severity,
+        meta=_meta(
+            "referential_integrity",
+            column,
+            f"every {column} set is a known {entity}.{key} (the derived column lists the unknown ones)",
+            references=f"{entity}.{key}",
+        ),
+    )
+
+
+def schema_suite(name: str, expected: list[str]) -> gx.ExpectationSuite:
+    """Every contract column is present with its logical type: one expectation over the observed schema."""
+    return gx.ExpectationSuite(
+        name=name,
+        expectations=[
+            gxe.ExpectColumnValuesToBeInSet(
+                column="column_type",
+                value_set=sorted(expected),
+                severity=CRITICAL,
+                meta=_meta(
+                    "schema",
+                    None,
+                    "each contract column is present with its type; unexpected values are "
+                    "'<table>.<column>:<observed type>' (or ':<missing>')",
+                ),
+            )
+        ],
+    )
+
+
+def envelope_suite(
+    *,
+    occurred_min: dt.datetime,
+    occurred_max: dt.datetime,
+    volume_bounds: tuple[int, int] | None,
+    freshness_min: dt.datetime,
+) -> gx.ExpectationSuite:
+    """Checks over all events of the hour together (``frames.envelope_table``)."""
+    expectations = [
+        not_null("event_id"),
+        unique("event_id", "across all events of the hour"),
+        not_null("event_type"),
+        not_null("occurred_at"),
+        between(
+            "occurred_at",
+            occurred_min,
+            occurred_max,
+            rule="occurred_at lies in [interval start - allowed lateness, interval end + future tolerance]",
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="event_type",
+            column_B="table",
+            severity=CRITICAL,
+            meta=_meta("accepted_values", "event_type", "event_type matches the table it was filed under"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="table",
+            value_set=list(EVENT_TYPES),
+            severity=CRITICAL,
+            meta=_meta("accepted_values", "event_type", "every table is a known event type"),
+        ),
+        gxe.ExpectColumnMaxToBeBetween(
+            column="occurred_at",
+            min_value=freshness_min,
+            severity=WARNING,
+            meta=_meta("freshness", "occurred_at", "the newest event is recent relative to the interval end"),
+        ),
+    ]
+    if volume_bounds is not None:
+        expectations.append(
+            gxe.ExpectTableRowCountToBeBetween(
+                min_value=volume_bounds[0],
+                max_value=volume_bounds[1],
+                severity=WARNING,
+                meta=_meta("volume", None, "the hour's event count is within a band around the trailing mean"),
+            )
+        )
+    return gx.ExpectationSuite(name="events.envelope", expectations=expectations)
+
+
+def event_type_suite(event_type: str, referenced: Iterable[tuple[str, str, FailureSeverity]]) -> gx.ExpectationSuite:
+    """Type-specific checks of one event table (the envelope is checked over the whole hour)."""
+    envelope = {"event_id", "event_type", "occurred_at"}
+    expectations = [not_null(c) for c in sorted(REQUIRED[event_type] - envelope)]
+    if event_type == "user_joined":
+        expectations += [
+            between("seniority", 1, 5, rule="seniority is 1 (junior) .. 5 (principal)"),
+            between(
+                "weekly_capacity_hours",
+                0,
+                MAX_WEEKLY_CAPACITY_HOURS,
+                strict_min=True,
+                rule=f"weekly_capacity_hours is in (0, {MAX_WEEKLY_CAPACITY_HOURS:g}]",
+            ),
+            gxe.ExpectColumnValuesToNotMatchRegex(
+                column="email",
+                regex="@",
+                severity=CRITICAL,
+                meta=_meta("pii", "email", "email holds the keyed hash, never a raw address"),
+            ),
+        ]
+    elif event_type in ("project_created", "task_created"):
+        expectations.append(between("priority", 1, 4, rule="priority is 1 (low) .. 4 (critical)"))
+    if event_type == "task_created":
+        expectations.append(between("estimated_hours", 0, None, strict_min=True, rule="estimated_hours > 0"))
+    elif event_type == "task_status_changed":
+        expectations += [in_set("from_status", TASK_STATUSES), in_set("to_status", TASK_STATUSES)]
+    elif event_type == "time_logged":
+        expectations.append(
+            between("hours", 0, MAX_HOURS_PER_LOG, rule=f"hours logged at once is in [0, {MAX_HOURS_PER_LOG:g}]")
+        )
+    expectations += [references(c, entity, sev, STATE_KEYS[entity]) for c, entity, sev in referenced]
+    return gx.ExpectationSuite(name=f"events.{event_type}", expectations=expectations)
+
+
+def state_suite(table: str, referenced: Iterable[tuple[str, str, FailureSeverity]]) -> gx.ExpectationSuite:
+    key = STATE_KEYS[table]
+    schema = STATE_SCHEMAS[table]
+    expectations = [not_null(f.name) for f in schema if not f.nullable]
+    expectations.append(unique(key, f"in state.{table}"))
+    if table == "users":
+        expectations += [
+            between("seniority", 1, 5, rule="seniority is 1 (junior) .. 5 (principal)"),
+            between(
+                "weekly_capacity_hours",
+                0,
+                MAX_WEEKLY_CAPACITY_HOURS,
+                strict_min=True,
+                rule=f"weekly_capacity_hours is in (0, {MAX_WEEKLY_CAPACITY_HOURS:g}]",
+            ),
+        ]
+    elif table == "projects":
+        expectations.append(between("priority", 1, 4, rule="priority is 1 (low) .. 4 (critical)"))
+    elif table == "tasks":
+        expectations += [
+            in_set("status", TASK_STATUSES),
+            between("priority", 1, 4, rule="priority is 1 (low) .. 4 (critical)"),
+            between("estimated_hours", 0, None, strict_min=True, rule="estimated_hours > 0"),
+        ]
+    expectations += [references(c, entity, sev, STATE_KEYS[entity]) for c, entity, sev in referenced]
+    return gx.ExpectationSuite(name=f"state.{table}", expectations=expectations)
+
+
+def columns_of(suite: gx.ExpectationSuite) -> set[str]:
+    """The frame columns a suite reads."""
+    columns: set[str] = set()
+    for e in suite.expectations:
+        for attr in ("column", "column_A", "column_B"):
+            value = getattr(e, attr, None)
+            if isinstance(value, str):
+                columns.add(value)
+    return columns
