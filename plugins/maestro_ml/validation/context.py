@@ -45,6 +45,9 @@ DATASOURCE_NAME = "maestro"
 ASSETS = ("events", "state")
 # How many of the latest validation results the site index lists (each is read on every build).
 INDEX_RESULTS_LIMIT = 60
+# Results kept on disk: GX re-reads the whole results store on every Data Docs build, so without
+# a bound each hour would cost more than the last. ~10 suites a run: roughly the last day of hours.
+RESULTS_RETENTION_FILES = 300
 RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
 
 _lock = threading.RLock()
@@ -154,6 +157,29 @@ def _local_path(url: str | None) -> str | None:
     return url[len("file://") :] if url.startswith("file://") else url
 
 
+def prune_results(settings: Settings, keep: int = RESULTS_RETENTION_FILES) -> int:
+    """Delete all but the newest ``keep`` stored validation results; returns how many went.
+
+    Their Data Docs pages go with them (GX drops pages whose result is gone); each hour's verdict
+    and warnings stay in its ingest manifest.
+    """
+    from maestro_ml import storage
+
+    fs, root = storage.filesystem(join_uri(gx_root(settings), "validations"))
+    if not fs.exists(root):
+        return 0
+    found = fs.find(root, detail=True)
+    # Local files report ``mtime``, object stores ``LastModified``: either orders one store's files.
+    results = sorted(
+        (info.get("mtime") or info.get("LastModified"), path) for path, info in found.items() if path.endswith(".json")
+    )
+    if len(results) <= keep:
+        return 0
+    stale = [path for _, path in results[: len(results) - keep]]
+    fs.rm(stale)
+    return len(stale)
+
+
 def index_path(settings: Settings) -> str:
     return join_uri(gx_root(settings), "data_docs", "index.html")
 
@@ -200,6 +226,7 @@ def run(
             keyed.append((item, result, key))
 
         validated = time.perf_counter()
+        prune_results(settings)
         docs_error = None
         try:
             context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[k for _, _, k in keyed])

@@ -17,11 +17,10 @@ accepted_values           critical  event_type == its table and a known type; st
                                     priority 1..4; seniority 1..5
 range                     critical  occurred_at in [start - lateness, end + tolerance];
                                     hours in [0, 24]; estimated_hours > 0; capacity in (0, 168]
-referential_integrity     critical  task events' task_id in known tasks; task_assigned.assignee_id
-                                    and state assignees in known users; task_created/state
-                                    project_id in projects; state team_id in teams
-referential_integrity     warning   secondary links (parent/depends-on task, who logged time,
-                                    who completed, previous assignee, who left)
+referential_integrity     critical  state: tasks.project_id in projects, tasks.assignee_id in users,
+                                    team_id in teams -- unless at most 5% of rows are orphans
+referential_integrity     warning   every reference inside an hour's events (task ids, assignees,
+                                    projects, parents, who logged time, who left)
 pii                       critical  user_joined.email holds a hash, never an address ('@')
 volume                    warning   row count within [0.2x, 5x] the trailing mean (>= 3 hours)
 freshness                 warning   newest event not older than 2 h before the interval end
@@ -50,23 +49,28 @@ MAX_WEEKLY_CAPACITY_HOURS = 168.0
 
 # (column, referenced entity, severity) per event type. Known entities are the state's ids plus
 # the ones this hour creates (task_created, user_joined, project_created).
+# Inside one hour an orphan reference is normal, not bad data: events arrive out of order (a
+# task_created may land hours after its first comment) and an entity's creating event may sit in
+# quarantine. Blocking the hour on it would stall ingestion for good, so hourly references only
+# warn (and land in the manifest); the state suite blocks when orphans become systemic.
+STATE_REFERENCE_MOSTLY = 0.95
 EVENT_REFERENCES: dict[str, tuple[tuple[str, str, FailureSeverity], ...]] = {
     "user_left": (("user_id", "users", WARNING),),
     "task_created": (
-        ("project_id", "projects", CRITICAL),
+        ("project_id", "projects", WARNING),
         ("parent_task_id", "tasks", WARNING),
         ("depends_on_task_id", "tasks", WARNING),
     ),
     "task_assigned": (
-        ("task_id", "tasks", CRITICAL),
-        ("assignee_id", "users", CRITICAL),
+        ("task_id", "tasks", WARNING),
+        ("assignee_id", "users", WARNING),
         ("previous_assignee_id", "users", WARNING),
     ),
-    "task_status_changed": (("task_id", "tasks", CRITICAL),),
-    "task_completed": (("task_id", "tasks", CRITICAL), ("assignee_id", "users", WARNING)),
-    "task_reopened": (("task_id", "tasks", CRITICAL),),
-    "comment_added": (("task_id", "tasks", CRITICAL),),
-    "time_logged": (("task_id", "tasks", CRITICAL), ("user_id", "users", WARNING)),
+    "task_status_changed": (("task_id", "tasks", WARNING),),
+    "task_completed": (("task_id", "tasks", WARNING), ("assignee_id", "users", WARNING)),
+    "task_reopened": (("task_id", "tasks", WARNING),),
+    "comment_added": (("task_id", "tasks", WARNING),),
+    "time_logged": (("task_id", "tasks", WARNING), ("user_id", "users", WARNING)),
 }
 
 STATE_KEYS: dict[str, str] = {"users": "user_id", "teams": "team_id", "projects": "project_id", "tasks": "task_id"}
@@ -127,11 +131,14 @@ def between(
     )
 
 
-def references(column: str, entity: str, severity: FailureSeverity, key: str) -> gxe.Expectation:
+def references(
+    column: str, entity: str, severity: FailureSeverity, key: str, mostly: float = 1.0
+) -> gxe.Expectation:
     """``column`` refers to an existing ``entity``: its derived ``<column>_not_in_<entity>`` is all null."""
     return gxe.ExpectColumnValuesToBeNull(
         column=ref_column_name(column, entity),
         severity=severity,
+        mostly=mostly,
         meta=_meta(
             "referential_integrity",
             column,
@@ -270,7 +277,10 @@ def state_suite(table: str, referenced: Iterable[tuple[str, str, FailureSeverity
             between("priority", 1, 4, rule="priority is 1 (low) .. 4 (critical)"),
             between("estimated_hours", 0, None, strict_min=True, rule="estimated_hours > 0"),
         ]
-    expectations += [references(c, entity, sev, STATE_KEYS[entity]) for c, entity, sev in referenced]
+    expectations += [
+        references(c, entity, sev, STATE_KEYS[entity], STATE_REFERENCE_MOSTLY if sev == CRITICAL else 1.0)
+        for c, entity, sev in referenced
+    ]
     return gx.ExpectationSuite(name=f"state.{table}", expectations=expectations)
 
 

@@ -1,0 +1,124 @@
+"""
+# ingest_events
+
+Hourly ingestion of product events from the landing zone into the lake.
+
+A run whose data interval is `[T, T+1h)` ingests the landing folder of hour `T`
+(`events/dt=YYYY-MM-DD/hour=HH/`), so a backfill maps 1:1 onto folders. Set the
+`partition` Param (`YYYY-MM-DDTHH`) to re-ingest one given hour from the UI or REST API.
+
+1. **list_files** of the hour.
+2. **parse_events** with an explicit Arrow schema per event type; every bad line goes to
+   quarantine with a machine-readable reason, its good neighbours go on.
+3. **mask_pii**: keyed hashes for emails and names, emails and phones scrubbed from text.
+4. **deduplicate_events** by `event_id`, within the hour and against the last 24 hours.
+5. **validate_events** with Great Expectations; a critical failure fails here, before
+   anything is committed, and nothing downstream runs.
+6. **commit_hour**: typed Parquet partitioned by event date plus the run manifest, made
+   visible atomically; re-running an hour replaces exactly that hour.
+7. **update_state** folds the hour into the users, teams, projects and tasks tables.
+8. **validate_state** with Great Expectations, then the `lake_events` Asset is updated.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from maestro_ml.assets import LAKE_EVENTS
+from maestro_ml.dag_defaults import DEFAULT_ARGS
+from maestro_ml.settings import get_settings
+
+
+@task(multiple_outputs=False)
+def resolve_hour(params: dict | None = None, data_interval_start=None) -> str:
+    from maestro_ml.lake import as_hour
+
+    partition = (params or {}).get("partition")
+    return as_hour(partition or data_interval_start).isoformat()
+
+
+@task
+def list_files(hour: str) -> list[str]:
+    from maestro_ml.ingestion import list_hour_files
+
+    return list_hour_files(get_settings().landing_uri, hour)
+
+
+@task(multiple_outputs=False)
+def parse_events(files: list[str], hour: str) -> dict:
+    from maestro_ml.ingestion import parse_hour, staging_uri
+
+    return parse_hour(files, hour, staging_uri(hour))
+
+
+@task(multiple_outputs=False)
+def mask_pii(parsed: dict) -> dict:
+    from maestro_ml.ingestion import mask_staged
+
+    return mask_staged(parsed)
+
+
+@task(multiple_outputs=False)
+def deduplicate_events(masked: dict) -> dict:
+    from maestro_ml.ingestion import dedupe_staged
+
+    return dedupe_staged(masked)
+
+
+@task(multiple_outputs=False)
+def validate_events(deduped: dict) -> dict:
+    from maestro_ml.quality import validate_staged_hour
+
+    return validate_staged_hour(deduped)
+
+
+@task(multiple_outputs=False)
+def commit_hour(validated: dict) -> dict:
+    from maestro_ml.ingestion import commit_hour as commit
+
+    return commit(validated)
+
+
+@task(multiple_outputs=False)
+def update_state(manifest: dict) -> dict:
+    from maestro_ml.ingestion import update_state as fold
+
+    return fold(manifest)
+
+
+@task(multiple_outputs=False, outlets=[LAKE_EVENTS])
+def validate_state(state: dict) -> dict:
+    from maestro_ml.quality import validate_current_state
+
+    return validate_current_state(state["hour"])
+
+
+@dag(
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=get_settings().start_date,
+    catchup=True,
+    # Hours fold into shared state tables and dedupe against earlier hours: one run at a time, in order.
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=1),
+    default_args=DEFAULT_ARGS,
+    tags=["maestro", "ingestion", "validation"],
+    doc_md=__doc__,
+    params={
+        "partition": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}$",
+            description="Re-ingest this hour (YYYY-MM-DDTHH, UTC) instead of the run's data interval",
+        ),
+    },
+)
+def ingest_events() -> None:
+    hour = resolve_hour()
+    parsed = parse_events(list_files(hour), hour)
+    validated = validate_events(deduplicate_events(mask_pii(parsed)))
+    validate_state(update_state(commit_hour(validated)))
+
+
+ingest_events()
