@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from maestro_ml.assets import LAKE_EVENTS
 from maestro_ml.dag_defaults import DEFAULT_ARGS
@@ -70,8 +71,13 @@ def deduplicate_events(masked: dict) -> dict:
 @task(multiple_outputs=False)
 def validate_events(deduped: dict) -> dict:
     from maestro_ml.quality import validate_staged_hour
+    from maestro_ml.validation import DataValidationError
 
-    return validate_staged_hour(deduped)
+    try:
+        return validate_staged_hour(deduped)
+    except DataValidationError as exc:
+        # Bad data stays bad: fail now instead of retrying.
+        raise AirflowFailException(str(exc)) from exc
 
 
 @task(multiple_outputs=False)
@@ -91,8 +97,12 @@ def update_state(manifest: dict) -> dict:
 @task(multiple_outputs=False, outlets=[LAKE_EVENTS])
 def validate_state(state: dict) -> dict:
     from maestro_ml.quality import validate_current_state
+    from maestro_ml.validation import DataValidationError
 
-    return validate_current_state(state["hour"])
+    try:
+        return validate_current_state(state["hour"])
+    except DataValidationError as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 @dag(

@@ -32,8 +32,14 @@ def run_dag(dagbag) -> Callable[..., Any]:
     return _run
 
 
-def task_states(dag_run) -> dict[str, str]:
-    from airflow.utils.session import create_session
+@pytest.fixture
+def task_states() -> Callable[[Any], dict[str, str]]:
+    """Task id -> final state of a DagRun's task instances."""
 
-    with create_session() as session:
-        return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+    def _states(dag_run) -> dict[str, str]:
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+
+    return _states

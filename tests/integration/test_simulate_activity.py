@@ -17,6 +17,9 @@ def test_simulate_activity_writes_landing_files_through_airflow(run_dag) -> None
     assert files, "no landing files were written"
     assert all("/events/dt=2026-11-0" in f for f in files)
     # Truth stays out of landing.
-    assert not storage.glob(f"{settings.landing_uri}/**/*.parquet")
+    truth_names = {uri.rsplit("/", 1)[-1] for uri in storage.glob(f"{settings.truth_uri}/**")}
+    assert "summary.json" in truth_names
+    landing_names = {uri.rsplit("/", 1)[-1] for uri in storage.glob(f"{settings.landing_uri}/**")}
+    assert not truth_names & landing_names
     first_line = gzip.decompress(storage.read_bytes(files[0])).splitlines()[0]
     assert "event_type" in json.loads(first_line)
