@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,14 +31,26 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _quiet_airflow_logs(log_file: Path) -> None:
-    handler = logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+def _send_output_to(log_file: Path):
+    """Point this process's stdout/stderr (where Airflow's task logs go) at the log file.
+
+    Returns a stream on the original terminal for progress and the summary.
+    """
+    terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, sys.stdout.fileno())
+    os.dup2(log_fd, sys.stderr.fileno())
+    logging.basicConfig(level=logging.INFO)
+    return terminal
+
+
+out = sys.stdout
+
+
+def say(message: str) -> None:
+    print(message, file=out, flush=True)
 
 
 class DemoFailed(RuntimeError):
@@ -57,42 +70,43 @@ def main() -> int:
     args = parse_args()
     settings = get_settings()
     log_file = Path(settings.home) / "logs" / "demo.log"
-    _quiet_airflow_logs(log_file)
+    global out
+    out = _send_output_to(log_file)
 
     from airflow.dag_processing.dagbag import DagBag
 
     from maestro_ml import feature_store
     from maestro_ml.demo_summary import pipeline_summary
 
-    print("1/3 applying the Feast repo", flush=True)
+    say("1/3 applying the Feast repo")
     feature_store.apply_if_changed(settings)
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"), safe_mode=False)
     if bag.import_errors:
-        print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
+        say(f"DAG import errors: {bag.import_errors}")
         return 1
 
     start = settings.start_date
     conf = {"preset": args.preset, "start": start.isoformat().replace("+00:00", "Z"), "seed": args.seed}
     if args.days:
         conf["days"] = args.days
-    print(f"2/3 simulate_activity: preset={args.preset} from {conf['start']}", flush=True)
+    say(f"2/3 simulate_activity: preset={args.preset} from {conf['start']}")
     _, seconds = run(bag.dags["simulate_activity"], "simulation", run_conf=conf)
     simulated = storage.read_json(join_uri(settings.truth_uri, "summary.json"))
     window_end = parse_utc_hour(simulated["window_end"])
     hours = int((window_end - start).total_seconds() // 3600)
-    print(f"    {simulated['events_written']:,} events in {seconds:.1f}s", flush=True)
+    say(f"    {simulated['events_written']:,} events in {seconds:.1f}s")
 
     ingest = bag.dags["ingest_events"]
-    print(f"3/3 ingest_events: {hours} hourly runs", flush=True)
+    say(f"3/3 ingest_events: {hours} hourly runs")
     started = time.monotonic()
     for i in range(hours):
         hour = start + timedelta(hours=i)
         run(ingest, hour.isoformat(), run_conf={"partition": hour.strftime("%Y-%m-%dT%H")})
         if (i + 1) % 24 == 0 or i + 1 == hours:
-            print(f"    {i + 1}/{hours} hours ({time.monotonic() - started:.0f}s)", flush=True)
+            say(f"    {i + 1}/{hours} hours ({time.monotonic() - started:.0f}s)")
 
-    print()
-    print(pipeline_summary(settings, start, start + timedelta(hours=hours)))
+    say("")
+    say(pipeline_summary(settings, start, start + timedelta(hours=hours)))
     return 0
 
 
@@ -100,5 +114,9 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except DemoFailed as exc:
-        print(f"make demo FAILED: {exc}", file=sys.stderr)
+        say(f"make demo FAILED: {exc}")
+        sys.exit(1)
+    except Exception as exc:
+        traceback.print_exc()
+        say(f"make demo FAILED: {type(exc).__name__}: {exc} (traceback in the log)")
         sys.exit(1)
