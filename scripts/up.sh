@@ -28,18 +28,30 @@ mkdir -p "$LOGS" "$MAESTRO_HOME/mlflow/artifacts"
 pids=()
 stop() {
   trap - INT TERM EXIT
+  # The terminal (or a pipe such as `| tee`) may be gone already: never die before the services do.
+  trap '' PIPE
+  set +e
   echo
   echo "Stopping the platform..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Each service leads its own process group, so its workers (LocalExecutor, MLflow's job
+  # runners) stop with it.
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 30); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 1
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   echo "Stopped."
+  exit 0
 }
 trap stop INT TERM EXIT
 
 start() { # name, command...
   local name=$1
   shift
-  "$@" >>"$LOGS/$name.log" 2>&1 &
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 &
   pids+=("$!")
   echo "  started $name (pid $!, log $LOGS/$name.log)"
 }
@@ -71,4 +83,5 @@ Maestro ML is running (Ctrl-C stops everything):
 Every DAG is unpaused; ingest_events is catching up on the demo data from $MAESTRO_START_DATE.
 MSG
 wait -n "${pids[@]}" || true
-echo "A service exited; see $LOGS." >&2
+echo "A service exited on its own; see $LOGS." >&2
+exit 1
