@@ -1,0 +1,56 @@
+"""Hourly ingestion of landing events into the lake: parse, quarantine, mask, dedupe, commit, state.
+
+Task-sized steps for the DAG (JSON-serialisable dicts in and out, rows staged as Parquet in
+the raw zone, ``staging_uri(hour)``)::
+
+    files    = list_hour_files(settings.landing_uri, hour)
+    parsed   = parse_hour(files, hour, staging_uri(hour))
+    masked   = mask_staged(parsed)
+    deduped  = dedupe_staged(masked)
+    manifest = commit_hour(deduped)
+    summary  = update_state(manifest)
+
+or everything in-process: ``ingest_hour(hour)``. Readers use :mod:`maestro_ml.lake`.
+
+The manifest (``<lake>/_manifests/ingest_events/<YYYYMMDDTHH>.json``, returned by
+``commit_hour`` and ``ingest_hour``) holds ``hour``, ``data_interval``, ``token``,
+``files_read``, ``lines_in``, ``rows_valid``, ``rows_duplicate``, ``rows_quarantined``,
+``rows_quarantined_by_reason`` (every reason code, zeros included), ``rows_by_type``,
+``duplicates`` (within hour / lookback and the lookback hours found), ``pii`` (hashed values
+and scrubbed cells per column), ``decode_paths`` (files per path), ``outputs`` (``data``:
+``[{event_type, dt, path, rows}]``, ``quarantine``, ``id_index``), ``settings``,
+``replaced_token``, ``timings_s``, ``warnings`` and, in the returned dict, ``cleanup``.
+``lines_in == rows_valid + rows_duplicate + rows_quarantined`` is checked before committing.
+
+See the docstrings of ``decode`` (parsing and quarantine rules), ``validate`` (reason
+precedence), ``pii``, ``dedupe``, ``commit`` (the commit protocol) and ``state`` (the fold).
+"""
+
+from __future__ import annotations
+
+from maestro_ml.ingestion.commit import ConservationError
+from maestro_ml.ingestion.contract import REASONS, Reason
+from maestro_ml.ingestion.layout import landing_hour_dir, list_hour_files, staging_uri
+from maestro_ml.ingestion.pipeline import (
+    commit_hour,
+    dedupe_staged,
+    ingest_hour,
+    mask_staged,
+    parse_hour,
+    update_state,
+)
+
+__all__ = [
+    "REASONS",
+    "ConservationError",
+    "Reason",
+    "commit_hour",
+    "dedupe_staged",
+    "ingest_hour",
+    "landing_hour_dir",
+    "list_hour_files",
+    "mask_staged",
+    "parse_hour",
+    "staging_uri",
+    "update_state",
+]

@@ -1,0 +1,320 @@
+"""The hourly ingestion as task-sized steps (for the DAG) and as one in-process call.
+
+DAG steps pass small JSON-serialisable dicts (XCom); the rows travel as staged Parquet under
+``staging_uri(hour)``. Each step takes the previous step's dict and returns it extended::
+
+    files    = list_hour_files(settings.landing_uri, hour)
+    parsed   = parse_hour(files, hour, staging_uri(hour))   # decode + validate -> staged rows
+    masked   = mask_staged(parsed)                          # PII hashed / scrubbed
+    deduped  = dedupe_staged(masked)                        # within hour + lookback
+    manifest = commit_hour(deduped)                         # lake files + manifest (commit point)
+    summary  = update_state(manifest)                       # current-state tables
+
+Masking runs before deduplication so ids are compared in the form the lake stores them.
+``staged_events`` maps event type -> one Parquet file with ``lake.lake_schema(event_type)``
+plus ``_file`` (index into ``files``) and ``_line`` (1-based line); ``staged_quarantine`` has
+``lake.QUARANTINE_SCHEMA``. A step refuses a dict from the wrong stage (``"stage"`` key). The
+staging folder stays until ``update_state`` (so a retried ``commit_hour`` finds its input).
+``ingest_hour(hour)`` runs the same functions in-process without staging.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from maestro_ml import storage
+from maestro_ml.ingestion.commit import HourOutput, commit
+from maestro_ml.ingestion.dedupe import dedupe_tables
+from maestro_ml.ingestion.layout import list_hour_files, new_token, staging_uri
+from maestro_ml.ingestion.parse import count_reasons, parse_files, staged_schema
+from maestro_ml.ingestion.pii import mask_tables
+from maestro_ml.ingestion.state import STATE_EVENT_TYPES, apply_events
+from maestro_ml.lake import as_hour, lake_schema, read_manifest
+from maestro_ml.settings import Settings, get_settings, join_uri
+
+T = TypeVar("T")
+STAGE_ORDER = ("parsed", "masked", "deduped")
+
+
+def _timed(timings: dict[str, float], name: str, fn: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    try:
+        return fn()
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+
+
+def _lateness(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.allowed_lateness_hours)
+
+
+def _tolerance(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.future_tolerance_minutes)
+
+
+def _read_parquet(uri: str) -> pa.Table:
+    fs, path = storage.filesystem(uri)
+    with fs.open(path, "rb") as handle:
+        return pq.read_table(handle)
+
+
+def _write_staged(uri: str, table: pa.Table) -> None:
+    with storage.atomic_open(uri, "wb") as handle:
+        pq.write_table(table, handle, compression="lz4")
+
+
+def _stage_tables(staging: str, step: str, tables: dict[str, pa.Table]) -> dict[str, str]:
+    """One staged Parquet file per event type; returns event type -> URI."""
+    token = new_token()
+    uris: dict[str, str] = {}
+    for event_type, table in tables.items():
+        uri = join_uri(staging, f"{step}-{event_type}-{token}.parquet")
+        _write_staged(uri, table)
+        uris[event_type] = uri
+    return uris
+
+
+def _read_staged(uris: dict[str, str]) -> dict[str, pa.Table]:
+    return {t: _read_parquet(uri).cast(staged_schema(t)) for t, uri in uris.items()}
+
+
+def _require_stage(ctx: dict[str, Any], stage: str, step: str) -> None:
+    if ctx.get("stage") != stage:
+        raise ValueError(f"{step} needs the output of the {stage!r} step, got stage {ctx.get('stage')!r}")
+
+
+# --------------------------------------------------------------------------- DAG steps
+
+
+def parse_hour(
+    files: list[str],
+    hour: datetime | str,
+    staging_uri: str,
+    settings: Settings | None = None,
+    *,
+    max_workers: int | None = None,
+) -> dict[str, Any]:
+    """Decode and validate the hour's landing files; stage valid rows and quarantine rows.
+
+    Returns ``{"stage": "parsed", "hour", "files", "staging_uri", "staged_events",
+    "staged_quarantine", "lines_in", "rows_parsed", "rows_quarantined",
+    "rows_quarantined_by_reason", "decode_paths", "warnings", "timings_s"}``.
+    """
+    settings = settings or get_settings()
+    start = as_hour(hour)
+    timings: dict[str, float] = {}
+    parsed = _timed(
+        timings,
+        "parse",
+        lambda: parse_files(
+            list(files),
+            start,
+            allowed_lateness=_lateness(settings),
+            future_tolerance=_tolerance(settings),
+            max_workers=max_workers,
+        ),
+    )
+    quarantine_uri = join_uri(staging_uri, f"quarantine-{new_token()}.parquet")
+    staged = _timed(timings, "stage_write", lambda: _stage_tables(staging_uri, "parsed", parsed.tables))
+    _timed(timings, "stage_write", lambda: _write_staged(quarantine_uri, parsed.quarantine))
+    return {
+        "stage": "parsed",
+        "hour": start.isoformat(),
+        "files": list(files),
+        "staging_uri": staging_uri,
+        "staged_events": staged,
+        "staged_quarantine": quarantine_uri,
+        "lines_in": parsed.lines_in,
+        "rows_parsed": parsed.rows_valid,
+        "rows_quarantined": parsed.quarantine.num_rows,
+        "rows_quarantined_by_reason": parsed.quarantined_by_reason(),
+        "decode_paths": parsed.paths,
+        "warnings": parsed.warnings,
+        "timings_s": timings,
+    }
+
+
+def mask_staged(parsed: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Hash PII fields and scrub emails/phones from the staged rows.
+
+    Returns the input dict with ``"stage": "masked"``, new ``staged_events`` and ``"pii"``:
+    ``{"hashed_values", "emails_scrubbed", "phones_scrubbed", "ids_pseudonymised"}`` (cells
+    per ``event_type.column``).
+    """
+    _require_stage(parsed, "parsed", "mask_staged")
+    settings = settings or get_settings()
+    key = settings.pii_key()
+    timings = dict(parsed.get("timings_s", {}))
+    tables = _timed(timings, "stage_read", lambda: _read_staged(parsed["staged_events"]))
+    masked, stats = _timed(timings, "mask", lambda: mask_tables(tables, key))
+    staged = _timed(timings, "stage_write", lambda: _stage_tables(parsed["staging_uri"], "masked", masked))
+    return {**parsed, "stage": "masked", "staged_events": staged, "pii": stats.to_dict(), "timings_s": timings}
+
+
+def dedupe_staged(masked: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Drop duplicate event ids (within the hour, and against the lookback's id indexes).
+
+    Returns the input dict with ``"stage": "deduped"``, new ``staged_events``, ``rows_valid``,
+    ``rows_duplicate`` and ``"duplicates"``: ``{"rows_duplicate", "within_hour", "lookback",
+    "lookback_hours_committed", "lookback_hours_missing", "lookback_ids_read"}``.
+    """
+    _require_stage(masked, "masked", "dedupe_staged")
+    settings = settings or get_settings()
+    timings = dict(masked.get("timings_s", {}))
+    tables = _timed(timings, "stage_read", lambda: _read_staged(masked["staged_events"]))
+    kept, result = _timed(
+        timings,
+        "dedupe",
+        lambda: dedupe_tables(tables, settings.lake_uri, masked["hour"], settings.dedupe_lookback_hours),
+    )
+    staged = _timed(timings, "stage_write", lambda: _stage_tables(masked["staging_uri"], "deduped", kept))
+    return {
+        **masked,
+        "stage": "deduped",
+        "staged_events": staged,
+        "rows_valid": sum(t.num_rows for t in kept.values()),
+        "rows_duplicate": result.duplicates,
+        "duplicates": result.to_dict(),
+        "timings_s": timings,
+    }
+
+
+def commit_hour(deduped: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Write the hour to the lake and commit its manifest; returns the manifest (see ``commit``)."""
+    _require_stage(deduped, "deduped", "commit_hour")
+    settings = settings or get_settings()
+    timings = dict(deduped.get("timings_s", {}))
+    tables = _timed(timings, "stage_read", lambda: _read_staged(deduped["staged_events"]))
+    quarantine = _timed(timings, "stage_read", lambda: _read_parquet(deduped["staged_quarantine"]))
+    output = HourOutput(
+        hour=as_hour(deduped["hour"]),
+        files=list(deduped["files"]),
+        lines_in=int(deduped["lines_in"]),
+        tables=tables,
+        quarantine=quarantine,
+        rows_quarantined_by_reason=count_reasons(quarantine),
+        duplicates=dict(deduped["duplicates"]),
+        pii=dict(deduped.get("pii", {})),
+        decode_paths=dict(deduped.get("decode_paths", {})),
+        warnings=list(deduped.get("warnings", [])),
+        timings_s=timings,
+    )
+    started = time.perf_counter()
+    manifest, _ = commit(
+        output,
+        lake_uri=settings.lake_uri,
+        quarantine_uri=settings.quarantine_uri,
+        allowed_lateness=_lateness(settings),
+        future_tolerance=_tolerance(settings),
+        dedupe_lookback_hours=settings.dedupe_lookback_hours,
+    )
+    manifest["timings_s"]["commit"] = round(time.perf_counter() - started, 4)
+    return manifest
+
+
+def update_state(manifest: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Fold the committed rows of the manifest's hour into the current-state tables.
+
+    Reads the hour's *current* manifest (a later re-run may have replaced the one passed in)
+    and only the event types state is made of. Last step of the hour: it also removes the
+    hour's staging folder (kept until now so that a retried ``commit_hour`` still finds its
+    input). Returns ``{"hour", "token", "events_applied", "state_rows": {table: rows},
+    "staging_removed"}``.
+    """
+    settings = settings or get_settings()
+    hour = as_hour(manifest["hour"])
+    current = read_manifest(settings.lake_uri, hour)
+    if current is None:
+        raise RuntimeError(f"hour {hour.isoformat()} has no committed manifest; commit it before updating state")
+    tables: dict[str, list[pa.Table]] = {}
+    for entry in current["outputs"]["data"]:
+        if entry["event_type"] in STATE_EVENT_TYPES:
+            table = _read_parquet(entry["path"]).cast(lake_schema(entry["event_type"]))
+            tables.setdefault(entry["event_type"], []).append(table)
+    merged = {t: pa.concat_tables(parts) for t, parts in tables.items()}
+    rows = apply_events(settings.lake_uri, merged)
+    staging = staging_uri(hour, settings)
+    removed = storage.exists(staging)
+    if removed:
+        storage.remove(staging, recursive=True)
+    return {
+        "hour": hour.isoformat(),
+        "token": current["token"],
+        "events_applied": sum(t.num_rows for t in merged.values()),
+        "state_rows": rows,
+        "staging_removed": removed,
+    }
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def ingest_hour(
+    hour: datetime | str,
+    settings: Settings | None = None,
+    *,
+    files: list[str] | None = None,
+    apply_state: bool = True,
+    max_workers: int | None = None,
+) -> dict[str, Any]:
+    """List, parse, mask, dedupe and commit one hour in this process (no staging); returns the manifest.
+
+    With ``apply_state`` the committed rows are also folded into the state tables and the
+    manifest dict returned (not the stored one) gets ``"state"``.
+    """
+    settings = settings or get_settings()
+    start = as_hour(hour)
+    key = settings.pii_key()  # fail before doing any work when the key is missing
+    timings: dict[str, float] = {}
+    files = list_hour_files(settings.landing_uri, start) if files is None else list(files)
+    parsed = _timed(
+        timings,
+        "parse",
+        lambda: parse_files(
+            files,
+            start,
+            allowed_lateness=_lateness(settings),
+            future_tolerance=_tolerance(settings),
+            max_workers=max_workers,
+        ),
+    )
+    masked, stats = _timed(timings, "mask", lambda: mask_tables(parsed.tables, key))
+    kept, result = _timed(
+        timings, "dedupe", lambda: dedupe_tables(masked, settings.lake_uri, start, settings.dedupe_lookback_hours)
+    )
+    output = HourOutput(
+        hour=start,
+        files=files,
+        lines_in=parsed.lines_in,
+        tables=kept,
+        quarantine=parsed.quarantine,
+        rows_quarantined_by_reason=count_reasons(parsed.quarantine),
+        duplicates=result.to_dict(),
+        pii=stats.to_dict(),
+        decode_paths=parsed.paths,
+        warnings=parsed.warnings,
+        timings_s=timings,
+    )
+    started = time.perf_counter()
+    manifest, tables = commit(
+        output,
+        lake_uri=settings.lake_uri,
+        quarantine_uri=settings.quarantine_uri,
+        allowed_lateness=_lateness(settings),
+        future_tolerance=_tolerance(settings),
+        dedupe_lookback_hours=settings.dedupe_lookback_hours,
+        max_workers=max(2, max_workers or 2),
+    )
+    manifest["timings_s"]["commit"] = round(time.perf_counter() - started, 4)
+    if apply_state:
+        started = time.perf_counter()
+        state_tables = {t: tables[t] for t in STATE_EVENT_TYPES if t in tables}
+        manifest["state"] = {"state_rows": apply_events(settings.lake_uri, state_tables)}
+        manifest["timings_s"]["state"] = round(time.perf_counter() - started, 4)
+    return manifest
