@@ -9,8 +9,9 @@ Layout (``<lake>`` is ``Settings.lake_uri``, local path or ``s3://``)::
         the event ids an ingest hour committed (dedupe lookback of later hours)
     <lake>/_manifests/ingest_events/<YYYYMMDDTHH>.json
         one manifest per ingest hour; writing it is the hour's commit point
-    <lake>/state/<name>.parquet
-        current-state tables (``events.STATE_SCHEMAS``), each replaced atomically
+    <lake>/state/<name>/base.parquet, <lake>/state/<name>/deltas/<YYYYMMDDTHH>.parquet
+        current-state tables (``events.STATE_SCHEMAS``): a compacted base plus one delta per
+        ingest hour since; ``read_state`` merges them
 
 A data file is *committed* when the manifest of the hour in its name exists and carries
 the same token. Readers here only ever return committed rows, so files of a run that was
@@ -46,6 +47,7 @@ HOUR_KEY_FORMAT = "%Y%m%dT%H"
 _PART_RE = re.compile(r"^part-(?P<hour>\d{8}T\d{2})-(?P<token>[0-9A-Za-z]+)\.parquet$")
 _DT_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 _MANIFEST_RE = re.compile(r"^(\d{8}T\d{2})\.json$")
+_DELTA_RE = re.compile(r"^\d{8}T\d{2}\.parquet$")
 
 # --------------------------------------------------------------------------- hours
 
@@ -101,10 +103,27 @@ def index_file_uri(lake_uri: str, hour: datetime | str, token: str) -> str:
     return join_uri(index_dir(lake_uri, hour), f"ids-{token}.parquet")
 
 
-def state_uri(lake_uri: str, name: str) -> str:
+def state_dir(lake_uri: str, name: str) -> str:
     if name not in events.STATE_SCHEMAS:
         raise KeyError(f"unknown state table {name!r}; known: {sorted(events.STATE_SCHEMAS)}")
-    return join_uri(lake_uri, "state", f"{name}.parquet")
+    return join_uri(lake_uri, "state", name)
+
+
+def state_base_uri(lake_uri: str, name: str) -> str:
+    return join_uri(state_dir(lake_uri, name), "base.parquet")
+
+
+def state_delta_uri(lake_uri: str, name: str, hour: datetime | str) -> str:
+    return join_uri(state_dir(lake_uri, name), "deltas", f"{hour_key(hour)}.parquet")
+
+
+def state_delta_uris(lake_uri: str, name: str) -> list[str]:
+    """The deltas of a state table not yet compacted into its base, oldest ingest hour first."""
+    return [
+        uri
+        for uri in storage.glob(join_uri(state_dir(lake_uri, name), "deltas", "*.parquet"))
+        if _DELTA_RE.match(posixpath.basename(uri))
+    ]
 
 
 def parse_part_name(uri: str) -> tuple[str, str] | None:
@@ -249,15 +268,24 @@ def read_all_events(
 
 
 def read_state(lake_uri: str, name: str) -> pa.Table:
-    """The current-state table ``name`` (users, teams, projects, tasks); empty when never written."""
-    uri = state_uri(lake_uri, name)
-    schema = events.STATE_SCHEMAS[name]
-    if not storage.exists(uri):
-        return schema.empty_table()
-    fs, path = storage.filesystem(uri)
-    with fs.open(path, "rb") as handle:
-        table = pq.read_table(handle)
-    return table.cast(schema) if table.schema != schema else table
+    """The current-state table ``name`` (users, teams, projects, tasks), sorted by key; empty when never written.
+
+    Merges the table's base with its deltas not yet compacted (see ``ingestion.state``).
+    """
+    from maestro_ml.ingestion.state import merge_states  # the fold's rule lives with the fold
+
+    state_dir(lake_uri, name)  # KeyError for an unknown table
+    uris = [state_base_uri(lake_uri, name)] if storage.exists(state_base_uri(lake_uri, name)) else []
+    uris += state_delta_uris(lake_uri, name)
+    parts = []
+    for uri in uris:
+        fs, path = storage.filesystem(uri)
+        try:
+            with fs.open(path, "rb") as handle:
+                parts.append(pq.read_table(handle))
+        except FileNotFoundError:  # compacted away since it was listed: the base has it
+            continue
+    return merge_states(name, parts)
 
 
 def read_quarantine(lake_uri: str, start: datetime | str | None = None, end: datetime | str | None = None) -> pa.Table:

@@ -31,7 +31,7 @@ from maestro_ml.ingestion import (
     update_state,
 )
 from maestro_ml.ingestion.decode import decompress
-from maestro_ml.ingestion.state import apply_events
+from maestro_ml.ingestion.state import apply_events, compact
 from maestro_ml.settings import Settings, load_settings
 
 HOUR = datetime(2026, 11, 2, 13, tzinfo=UTC)
@@ -319,6 +319,7 @@ def test_fast_and_slow_decode_paths_classify_alike(
     from maestro_ml.ingestion import parse as parse_module
 
     monkeypatch.setattr(parse_module, "BATCH_BYTES", 0)  # one file per batch: each file takes its own path
+    monkeypatch.setattr(parse_module, "FAST_PATH_ODDS", parse_module.FastPathOdds())
     good = ev("comment_added")
     a = write_landing(settings, "a.jsonl.gz", [good, dirt])
     b = write_landing(settings, "b.jsonl.gz", [good | {"event_id": "other"}, dirt | {"event_id": "e2"}, "{broken"])
@@ -382,8 +383,12 @@ def test_ingesting_an_hour_twice_gives_identical_lake_rows(settings: Settings) -
     second = ingest_hour(HOUR, settings)
     assert all_events(settings) == rows_first
     assert second["token"] != first["token"] and second["replaced_token"] == first["token"]
-    # The first run's data files, id index and quarantine file are gone: nothing piles up.
+    # The first run's data files, id index and quarantine file are gone: nothing piles up. A clean
+    # earlier run leaves no attempt marker, so no date partition had to be listed to find them.
     assert second["cleanup"]["removed"] == len(first["outputs"]["data"]) + 2
+    assert second["cleanup"]["swept"] is False and not storage.exists(
+        commit_module.attempt_marker_uri(settings.lake_uri, HOUR)
+    )
     assert len(lake_files(settings)) == len(files_first)
     assert [r["raw_line"] for r in quarantine_rows(settings)] == ["{oops"]
     for key in ("lines_in", "rows_valid", "rows_duplicate", "rows_quarantined", "rows_by_type"):
@@ -416,6 +421,7 @@ def test_a_crash_before_the_manifest_leaves_nothing_visible_and_a_retry_complete
     monkeypatch.undo()
     monkeypatch.setenv("MAESTRO_PII_KEY", KEY)
     manifest = ingest_hour(HOUR, settings)
+    assert manifest["cleanup"]["swept"] is True  # the dead attempt left its marker
     texts = sorted(r["text"] for r in lake.read_events(settings.lake_uri, "comment_added").to_pylist())
     assert texts == ["v1", "v2"]
     assert manifest["rows_by_type"]["task_created"] == 1
@@ -499,9 +505,12 @@ def test_lookback_reads_one_manifest_and_index_per_hour(settings: Settings, monk
     reads: list[str] = []
     real = dedupe_module.read_index
     monkeypatch.setattr(dedupe_module, "read_index", lambda uri: reads.append(uri) or real(uri))
+    dedupe_module.LOOKBACK_CACHE.clear()  # a fresh process, as an Airflow task is
     manifest = ingest_hour(HOUR + timedelta(hours=5), settings)
     assert len(reads) == settings.dedupe_lookback_hours == manifest["duplicates"]["lookback_hours_committed"]
     assert all(lake.hour_key(HOUR + timedelta(hours=5)) not in uri for uri in reads)
+    ingest_hour(HOUR + timedelta(hours=5), settings)
+    assert len(reads) == 3  # indexes never change: a process that ingests hour after hour reads each once
 
 
 # --------------------------------------------------------------------------- PII
@@ -636,22 +645,56 @@ def test_state_fold_is_order_independent(settings: Settings, tmp_path: Path) -> 
     write_landing(settings, "part-0000.jsonl.gz", hour2, hour=h2)
     m1 = ingest_hour(h1, settings, apply_state=False)
     m2 = ingest_hour(h2, settings, apply_state=False)
-    forward = settings.lake_uri
     update_state(m1, settings)
     update_state(m2, settings)
     expected = _state(settings)
 
-    assert forward == settings.lake_uri
-    backward = dataclasses.replace(settings, lake_uri=str(tmp_path / "other-lake"))
-    hour1_tables = _tables_of_manifest(m1)
-    hour2_tables = _tables_of_manifest(m2)
-    apply_events(backward.lake_uri, hour2_tables)
-    apply_events(backward.lake_uri, hour1_tables)
-    apply_events(backward.lake_uri, hour2_tables)
-    assert {name: lake.read_state(backward.lake_uri, name).to_pylist() for name in events.STATE_SCHEMAS} == expected
+    # The other order, an hour applied twice, and a compaction in between: the same state.
+    backward = str(tmp_path / "other-lake")
+    hour1_tables, hour2_tables = _tables_of_manifest(m1), _tables_of_manifest(m2)
+    apply_events(backward, hour2_tables, h2)
+    for name in events.STATE_SCHEMAS:
+        compact(backward, name)
+    apply_events(backward, hour1_tables, h1)
+    apply_events(backward, hour2_tables, h2)
+    assert {name: lake.read_state(backward, name).to_pylist() for name in events.STATE_SCHEMAS} == expected
     task = expected["tasks"][0]
     assert (task["title"], task["status"], task["completed_at"]) == ("old title", "done", h2 + timedelta(minutes=5))
     assert expected["users"][0]["seniority"] == 4
+
+
+def test_state_deltas_cost_the_hour_and_compact_into_a_base(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from maestro_ml.ingestion import state as state_module
+
+    monkeypatch.setattr(state_module, "COMPACT_AFTER", 3)
+    for k in range(5):
+        hour = HOUR + timedelta(hours=k)
+        items = [
+            ev("task_created", hour, task_id=f"t_{k}"),
+            ev("task_status_changed", hour, task_id="t_0", to_status=events.TASK_STATUSES[k % 5]),
+        ]
+        write_landing(settings, "part-0000.jsonl.gz", items, hour=hour)
+        manifest = ingest_hour(hour, settings)
+        assert manifest["state"]["rows_touched"]["tasks"] == (1 if k == 0 else 2)
+    # Hours 0-2 were compacted into the base when the third delta arrived; hours 3-4 are deltas.
+    assert storage.exists(lake.state_base_uri(settings.lake_uri, "tasks"))
+    assert [Path(u).stem for u in lake.state_delta_uris(settings.lake_uri, "tasks")] == [
+        lake.hour_key(HOUR + timedelta(hours=k)) for k in (3, 4)
+    ]
+    tasks = lake.read_state(settings.lake_uri, "tasks").to_pylist()
+    assert [t["task_id"] for t in tasks] == [f"t_{k}" for k in range(5)]
+    assert tasks[0]["status"] == events.TASK_STATUSES[4]  # the latest status change, from a delta
+
+    # The same hours folded without compaction give the same state.
+    monkeypatch.setattr(state_module, "COMPACT_AFTER", 1000)
+    other = str(tmp_path / "no-compaction")
+    for k in range(5):
+        manifest = lake.read_manifest(settings.lake_uri, HOUR + timedelta(hours=k))
+        assert manifest is not None
+        apply_events(other, _tables_of_manifest(manifest), HOUR + timedelta(hours=k))
+    assert lake.read_state(other, "tasks").to_pylist() == tasks
 
 
 def _tables_of_manifest(manifest: dict[str, Any]) -> dict[str, pa.Table]:
@@ -685,7 +728,7 @@ def test_dag_steps_pass_json_and_match_ingest_hour(settings: Settings, tmp_path:
     manifest = hop(commit_hour(deduped, settings))  # a retried task finds its staged input again
     assert manifest["token"] != first["token"] and all_events(settings) == rows
     summary = hop(update_state(first, settings))  # folds what is committed now, not the stale dict
-    assert summary["state_rows"]["users"] == 1 and summary["token"] == manifest["token"]
+    assert summary["state"]["rows_touched"]["users"] == 1 and summary["token"] == manifest["token"]
     assert summary["staging_removed"] and not storage.exists(staging)
     assert (manifest["rows_valid"], manifest["rows_duplicate"], manifest["rows_quarantined"]) == (3, 1, 1)
 
@@ -712,6 +755,7 @@ def test_a_file_that_breaks_the_parser_is_quarantined_and_the_others_go_on(
         return real(text, lines)
 
     monkeypatch.setattr(parse_module, "fast_path", flaky)
+    monkeypatch.setattr(parse_module, "FAST_PATH_ODDS", parse_module.FastPathOdds())
     manifest = ingest_hour(HOUR, settings)
     assert manifest["rows_valid"] == 1 and manifest["rows_quarantined_by_reason"]["unreadable_file"] == 1
     [row] = quarantine_rows(settings)
@@ -784,3 +828,15 @@ def test_object_store_uris_take_the_same_code_path(settings: Settings, tmp_path:
         assert storage.filesystem(committed)[1] == storage.filesystem(again["outputs"]["data"][0]["path"])[1]
     finally:
         storage.remove(root, recursive=True)
+
+
+def test_fast_path_odds_give_up_after_failures_and_probe_again() -> None:
+    from maestro_ml.ingestion.parse import FastPathOdds
+
+    odds = FastPathOdds(give_up_after=2, skip=3)
+    assert odds.worth_trying()
+    odds.record(False)
+    odds.record(False)
+    assert [odds.worth_trying() for _ in range(4)] == [False, False, False, True]
+    odds.record(True)
+    assert odds.worth_trying()

@@ -10,6 +10,11 @@ Protocol (atomic and idempotent, whatever point a worker is killed at):
    A failure here is reported, not raised: the commit stands and the next run of the hour
    cleans up again.
 
+An *attempt marker* (``_manifests/ingest_events/_attempts/<hour>``) is written before step 1
+and removed after a clean step 3. Finding it at the start of a commit means an earlier attempt
+died part-way, and only then are the hour's date partitions listed to find its files; a normal
+run only deletes what the previous manifest lists, so cleanup costs the hour, not the lake.
+
 Re-running an hour therefore replaces exactly that hour's output.
 """
 
@@ -34,12 +39,12 @@ from maestro_ml.lake import (
     INGEST_DATASET,
     as_hour,
     data_file_uri,
-    events_dir,
     hour_key,
     index_dir,
     index_file_uri,
     lake_schema,
     manifest_uri,
+    manifests_dir,
     parse_part_name,
     read_manifest,
 )
@@ -129,23 +134,30 @@ def stale_files(
     token: str,
     dates: list[date],
     previous: dict[str, Any] | None,
+    sweep: bool = True,
 ) -> list[str]:
-    """Files of ``hour`` written under any token but ``token`` (leftovers of earlier runs/attempts)."""
+    """Files of ``hour`` written under any token but ``token`` (leftovers of earlier runs/attempts).
+
+    The hour's own index and quarantine folders are always listed; the date partitions of the
+    event tables only with ``sweep`` (a killed attempt may have left files no manifest names).
+    """
     key = hour_key(hour)
     found: set[str] = set()
-    folders = [index_dir(lake_uri, hour), quarantine_dir(quarantine_uri, hour)]
-    for event_type in events.EVENT_TYPES:
-        folders += [join_uri(events_dir(lake_uri, event_type), f"dt={day.isoformat()}") for day in dates]
     marker = f"part-{key}-"  # also matches ".part-...tmp", temporaries of a killed atomic write
-    for folder in folders:
-        fs, path = storage.filesystem(folder)
+    # (file system, folder, whether every file in it belongs to the hour), resolved once per root.
+    folders = [(*storage.filesystem(index_dir(lake_uri, hour)), True)]
+    folders.append((*storage.filesystem(quarantine_dir(quarantine_uri, hour)), True))
+    lake_fs, lake_root = storage.filesystem(lake_uri)
+    for event_type in events.EVENT_TYPES if sweep else ():
+        type_dir = posixpath.join(lake_root, "events", event_type)
+        folders += [(lake_fs, posixpath.join(type_dir, f"dt={day.isoformat()}"), False) for day in dates]
+    for fs, path, whole in folders:
         try:
             names = fs.ls(path, detail=False)
         except FileNotFoundError:
             continue
         for name in names:
-            base = posixpath.basename(name)
-            if folder in folders[:2] or marker in base:
+            if whole or marker in posixpath.basename(name):
                 found.add(storage.to_uri(fs, name))
     if previous is not None:
         outputs = previous.get("outputs", {})
@@ -186,6 +198,10 @@ def commit(
     if sum(by_reason.values()) != rows_quarantined:
         raise ConservationError(f"quarantine counts {by_reason} do not add up to {rows_quarantined} rows")
     check_conservation(output.lines_in, rows_valid, rows_duplicate, rows_quarantined)
+
+    marker = attempt_marker_uri(lake_uri, hour)
+    sweep = storage.exists(marker)  # an earlier attempt of this hour died part-way
+    storage.write_bytes_atomic(marker, token.encode())
 
     writes: list[tuple[str, pa.Table]] = []
     data_entries: list[dict[str, Any]] = []
@@ -243,17 +259,22 @@ def commit(
     }
     write_manifest(lake_uri, hour, manifest)  # <- the commit point
 
-    cleanup: dict[str, Any] = {"removed": 0, "errors": []}
+    cleanup: dict[str, Any] = {"removed": 0, "swept": sweep, "errors": []}
     try:
         dates = _window_dates(hour, allowed_lateness, future_tolerance)
-        for uri in stale_files(lake_uri, quarantine_uri, hour, token, dates, previous):
+        for uri in stale_files(lake_uri, quarantine_uri, hour, token, dates, previous, sweep=sweep):
             storage.remove(uri)
             cleanup["removed"] += 1
+        storage.remove(marker)
     except Exception as exc:  # the hour is committed; leftovers are invisible and cleaned next run
         log.warning("ingest %s committed, but cleanup failed: %s", hour_key(hour), exc)
         cleanup["errors"].append(f"{type(exc).__name__}: {exc}")
     manifest["cleanup"] = cleanup
     return manifest, tables
+
+
+def attempt_marker_uri(lake_uri: str, hour: datetime | str) -> str:
+    return join_uri(manifests_dir(lake_uri), "_attempts", hour_key(hour))
 
 
 def write_manifest(lake_uri: str, hour: datetime, manifest: dict[str, Any]) -> None:

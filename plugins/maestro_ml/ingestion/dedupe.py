@@ -9,8 +9,11 @@ itself and later hours are never consulted, so re-running an hour gives the same
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +22,7 @@ import pyarrow.parquet as pq
 
 from maestro_ml import storage
 from maestro_ml.ingestion.contract import FILE_COL, LINE_COL
-from maestro_ml.lake import as_hour, hour_key, read_manifest
+from maestro_ml.lake import as_hour, hour_key, manifest_uri, read_manifest
 
 # Lookback ids are matched in batches of about this many, bounding memory for busy lakes.
 _LOOKBACK_BATCH = 4_000_000
@@ -85,6 +88,69 @@ def read_index(uri: str) -> pa.Array:
         return _as_array(pq.read_table(handle, columns=["event_id"])["event_id"])
 
 
+class _LookbackCache:
+    """What a process that ingests hour after hour (a backfill, the benchmark) would otherwise re-read.
+
+    Id indexes never change (the run token is in their name), so they are kept, up to
+    ``max_ids`` ids, least recently used out first. Manifests can be rewritten, so one is
+    reused only while its file identity (size, modification time, inode or ETag) is unchanged;
+    where the file system gives no inode or ETag it is always read.
+    """
+
+    def __init__(self, max_ids: int = 4_000_000) -> None:
+        self._lock = threading.Lock()
+        self._indexes: OrderedDict[str, pa.Array] = OrderedDict()
+        self._manifests: dict[str, tuple[tuple[object, ...], dict[str, Any] | None]] = {}
+        self._ids = 0
+        self._max_ids = max_ids
+
+    def index(self, uri: str) -> pa.Array:
+        with self._lock:
+            if uri in self._indexes:
+                self._indexes.move_to_end(uri)
+                return self._indexes[uri]
+        ids = read_index(uri)
+        with self._lock:
+            if uri not in self._indexes and len(ids) <= self._max_ids:
+                self._indexes[uri] = ids
+                self._ids += len(ids)
+                while self._ids > self._max_ids:
+                    _, dropped = self._indexes.popitem(last=False)
+                    self._ids -= len(dropped)
+        return ids
+
+    def manifest(self, lake_uri: str, hour: datetime) -> dict[str, Any] | None:
+        uri = manifest_uri(lake_uri, hour)
+        fs, path = storage.filesystem(uri)
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            return None
+        identity = info.get("ino") or info.get("ETag") or info.get("etag")
+        if not identity:
+            return read_manifest(lake_uri, hour)
+        signature = (identity, info.get("size"), info.get("mtime") or info.get("LastModified"))
+        with self._lock:
+            cached = self._manifests.get(uri)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        manifest = read_manifest(lake_uri, hour)
+        with self._lock:
+            if len(self._manifests) > 10_000:
+                self._manifests.clear()
+            self._manifests[uri] = (signature, manifest)
+        return manifest
+
+    def clear(self) -> None:
+        with self._lock:
+            self._indexes.clear()
+            self._manifests.clear()
+            self._ids = 0
+
+
+LOOKBACK_CACHE = _LookbackCache()
+
+
 def dedupe(
     ids: pa.Array | pa.ChunkedArray,
     lake_uri: str,
@@ -115,7 +181,7 @@ def dedupe(
 
     if len(array):
         for earlier in lookback_hours(hour, lookback):
-            manifest = read_manifest(lake_uri, earlier)
+            manifest = LOOKBACK_CACHE.manifest(lake_uri, earlier)
             if manifest is None:
                 missing.append(hour_key(earlier))
                 continue
@@ -123,7 +189,7 @@ def dedupe(
             index_uri = manifest.get("outputs", {}).get("id_index")
             if not index_uri:  # the hour kept no rows
                 continue
-            earlier_ids = read_index(index_uri)
+            earlier_ids = LOOKBACK_CACHE.index(index_uri)
             ids_read += len(earlier_ids)
             if len(earlier_ids):
                 batch.append(earlier_ids)

@@ -125,24 +125,38 @@ def _terminated(text: bytes) -> bytes:
 
 
 class FastPathOdds:
-    """Stops trying the fast path for the rest of an hour once it failed ``give_up_after`` times in a row.
+    """Whether the fast path is worth trying: not after ``give_up_after`` failures in a row.
 
-    Dirt is usually spread over all files of an hour; each failed attempt costs a screen of the
-    text and part of a parse. Results never depend on the path taken, only the time does.
+    Dirt is usually spread over every file (in the demo data nearly every hour has some),
+    and each failed attempt costs a screen of the text and part of a parse. After a run of
+    failures the next ``skip`` batches go straight to the line-by-line path, then the fast
+    path is tried again. One instance serves the process, so an hour-by-hour backfill learns
+    too. Results never depend on the path taken, only the time does.
     """
 
-    def __init__(self, give_up_after: int = 2) -> None:
+    def __init__(self, give_up_after: int = 2, skip: int = 16) -> None:
         self._lock = threading.Lock()
-        self._failures = 0
         self._give_up_after = give_up_after
+        self._skip = skip
+        self._failures = 0
+        self._skipped = 0
 
     def worth_trying(self) -> bool:
         with self._lock:
-            return self._failures < self._give_up_after
+            if self._failures < self._give_up_after:
+                return True
+            self._skipped += 1
+            if self._skipped > self._skip:  # probe again
+                self._skipped = 0
+                return True
+            return False
 
     def record(self, success: bool) -> None:
         with self._lock:
             self._failures = 0 if success else self._failures + 1
+
+
+FAST_PATH_ODDS = FastPathOdds()
 
 
 def _decode_batch(files: list[_File], odds: FastPathOdds | None = None) -> tuple[pa.Table, np.ndarray, np.ndarray]:
@@ -344,7 +358,7 @@ def parse_files(
     per_chunk = max(1, -(-len(files) // (workers * 4)))
     chunks = [list(enumerate(files))[i : i + per_chunk] for i in range(0, len(files), per_chunk)]
 
-    odds = FastPathOdds()
+    odds = FAST_PATH_ODDS
 
     def work(chunk: list[tuple[int, str]]) -> list[BatchResult]:
         return process_chunk(

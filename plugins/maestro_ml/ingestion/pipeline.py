@@ -224,8 +224,8 @@ def update_state(manifest: dict[str, Any], settings: Settings | None = None) -> 
     Reads the hour's *current* manifest (a later re-run may have replaced the one passed in)
     and only the event types state is made of. Last step of the hour: it also removes the
     hour's staging folder (kept until now so that a retried ``commit_hour`` still finds its
-    input). Returns ``{"hour", "token", "events_applied", "state_rows": {table: rows},
-    "staging_removed"}``.
+    input). Returns ``{"hour", "token", "events_applied", "state": {"rows_touched": {table: rows},
+    "compacted": {table: deltas}}, "staging_removed"}``.
     """
     settings = settings or get_settings()
     hour = as_hour(manifest["hour"])
@@ -238,7 +238,7 @@ def update_state(manifest: dict[str, Any], settings: Settings | None = None) -> 
             table = _read_parquet(entry["path"]).cast(lake_schema(entry["event_type"]))
             tables.setdefault(entry["event_type"], []).append(table)
     merged = {t: pa.concat_tables(parts) for t, parts in tables.items()}
-    rows = apply_events(settings.lake_uri, merged)
+    state = apply_events(settings.lake_uri, merged, hour)
     staging = staging_uri(hour, settings)
     removed = storage.exists(staging)
     if removed:
@@ -247,7 +247,7 @@ def update_state(manifest: dict[str, Any], settings: Settings | None = None) -> 
         "hour": hour.isoformat(),
         "token": current["token"],
         "events_applied": sum(t.num_rows for t in merged.values()),
-        "state_rows": rows,
+        "state": state,
         "staging_removed": removed,
     }
 
@@ -315,6 +315,6 @@ def ingest_hour(
     if apply_state:
         started = time.perf_counter()
         state_tables = {t: tables[t] for t in STATE_EVENT_TYPES if t in tables}
-        manifest["state"] = {"state_rows": apply_events(settings.lake_uri, state_tables)}
+        manifest["state"] = apply_events(settings.lake_uri, state_tables, start)
         manifest["timings_s"]["state"] = round(time.perf_counter() - started, 4)
     return manifest

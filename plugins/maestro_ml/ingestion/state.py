@@ -26,13 +26,23 @@ tasks     completion (``completed_at``) ``task_completed`` (latest completion; a
 
 ``updated_at`` is the latest time of any group of the row. PII arrives hashed: the lake's
 ``user_joined.email`` / ``name`` (already keyed hashes) become ``email_hash`` / ``name_hash``.
-Each table is one Parquet file replaced atomically (``lake.state_uri``); a retry after a
-kill between two tables simply re-applies the hour.
+
+Storage (``lake.state_dir``): each ingest hour writes one *delta* per table, the state rows
+its own events give (``events_to_state``), replacing that hour's earlier delta; every
+``COMPACT_AFTER`` deltas the table is compacted into its *base*. Readers
+(``lake.read_state``) merge base and deltas with the same last-writer-wins rule
+(``merge_states``), which is idempotent, so a delta merged twice (a kill during compaction)
+changes nothing. An hour therefore costs its own size, not the state's. Every file is
+written atomically; a retry after a kill simply re-applies the hour.
+
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +50,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from maestro_ml import events, storage
-from maestro_ml.lake import read_state, state_uri
+from maestro_ml.lake import read_state, state_base_uri, state_delta_uri, state_delta_uris
+
+# A state table is compacted (its deltas folded into its base) once it has this many deltas.
+COMPACT_AFTER = 24
 
 STATE_EVENT_TYPES: tuple[str, ...] = (
     "user_joined",
@@ -92,12 +105,8 @@ GROUPS: dict[str, tuple[Group, ...]] = {
 KEYS = {"users": "user_id", "teams": "team_id", "projects": "project_id", "tasks": "task_id"}
 
 
-def _col(table: pa.Table, name: str) -> pa.ChunkedArray:
-    return table[name]
-
-
 def _const(value: str, n: int) -> pa.Array:
-    return pa.array([value] * n, pa.string())
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 def _candidates(name: str, group: Group, tables: dict[str, pa.Table]) -> list[pa.Table]:
@@ -119,19 +128,16 @@ def _candidates(name: str, group: Group, tables: dict[str, pa.Table]) -> list[pa
             arrays.append(value.cast(f.type) if value.type != f.type else value)
         return pa.Table.from_arrays(arrays, schema=out_schema)
 
-    def get(event_type: str) -> pa.Table:
-        return tables[event_type]
-
     specs: list[tuple[str, dict[str, pa.Array | pa.ChunkedArray]]] = []
     if name == "users" and group.time == "joined_at" and "user_joined" in tables:
-        t = get("user_joined")
+        t = tables["user_joined"]
         specs.append(("user_joined", {"email_hash": t["email"], "name_hash": t["name"], "joined_at": t["occurred_at"]}))
     elif name == "users" and group.time == "left_at" and "user_left" in tables:
-        specs.append(("user_left", {"left_at": get("user_left")["occurred_at"]}))
+        specs.append(("user_left", {"left_at": tables["user_left"]["occurred_at"]}))
     elif name == "projects" and "project_created" in tables:
-        specs.append(("project_created", {"created_at": get("project_created")["occurred_at"]}))
+        specs.append(("project_created", {"created_at": tables["project_created"]["occurred_at"]}))
     elif name == "tasks" and group.time == "created_at" and "task_created" in tables:
-        specs.append(("task_created", {"created_at": get("task_created")["occurred_at"]}))
+        specs.append(("task_created", {"created_at": tables["task_created"]["occurred_at"]}))
     elif name == "tasks" and group.time == "status_changed_at":
         for event_type, status in (
             ("task_created", "todo"),
@@ -140,13 +146,13 @@ def _candidates(name: str, group: Group, tables: dict[str, pa.Table]) -> list[pa
             ("task_reopened", "todo"),
         ):
             if event_type in tables:
-                t = get(event_type)
+                t = tables[event_type]
                 value = t["to_status"] if status is None else _const(status, t.num_rows)
                 specs.append((event_type, {"status": value, "status_changed_at": t["occurred_at"]}))
     elif name == "tasks" and group.time == "assigned_at" and "task_assigned" in tables:
-        specs.append(("task_assigned", {"assigned_at": get("task_assigned")["occurred_at"]}))
+        specs.append(("task_assigned", {"assigned_at": tables["task_assigned"]["occurred_at"]}))
     elif name == "tasks" and group.time == "completed_at" and "task_completed" in tables:
-        specs.append(("task_completed", {"completed_at": get("task_completed")["occurred_at"]}))
+        specs.append(("task_completed", {"completed_at": tables["task_completed"]["occurred_at"]}))
     built = [build(event_type, mapping) for event_type, mapping in specs]
     return [t for t in built if t is not None]
 
@@ -209,67 +215,104 @@ def _latest_of(times: list[pa.Array | pa.ChunkedArray]) -> pa.Array | pa.Chunked
     return pc.max_element_wise(*as_int, skip_nulls=True).cast(events.TS)
 
 
-def fold_grouped(name: str, existing: pa.Table, tables: dict[str, pa.Table]) -> pa.Table:
-    """Fold events into a grouped state table (users, projects, tasks).
+def _project(name: str, group: Group, table: pa.Table) -> pa.Table:
+    columns = [KEYS[name], *group.values, group.time]
+    schema = events.STATE_SCHEMAS[name]
+    return table.select(columns).cast(pa.schema([pa.field(c, schema.field(c).type) for c in columns]))
 
-    Only the rows of keys the events touch are recomputed; the others are carried over, and
-    the result is sorted by key, so the file does not depend on the order hours were applied in.
-    """
+
+def _assemble(name: str, keys: pa.Array, winners: list[tuple[Group, pa.Table]]) -> pa.Table:
     schema = events.STATE_SCHEMAS[name]
     key = KEYS[name]
-    candidates = {group.time: _candidates(name, group, tables) for group in GROUPS[name]}
-    touched_parts = [c[key].combine_chunks() for parts in candidates.values() for c in parts]
-    if not touched_parts:
-        return existing
-    touched = pc.unique(pa.chunked_array(touched_parts, pa.string()).combine_chunks())
-    hit = pc.fill_null(pc.is_in(existing[key], value_set=touched), False)
-    carried = existing.filter(pc.invert(hit))
-    base = existing.filter(hit)
-    winners: list[tuple[Group, pa.Table]] = []
-    for group in GROUPS[name]:
-        columns = [key, *group.values, group.time]
-        parts = [base.select(columns), *candidates[group.time]]
-        parts = [p.cast(parts[0].schema) for p in parts]
-        winners.append((group, _latest(pa.concat_tables(parts), key, group)))
-    keys = pc.unique(pa.chunked_array([base[key].combine_chunks(), touched], pa.string()).combine_chunks())
-    keys = keys.filter(pc.is_valid(keys))
     arrays: dict[str, pa.Array | pa.ChunkedArray] = {key: keys}
     for group, winner in winners:
         positions = pc.index_in(keys, value_set=winner[key])
         for column in (*group.values, group.time):
             arrays[column] = winner[column].take(positions)
     arrays["updated_at"] = _latest_of([arrays[g.time] for g in GROUPS[name]])
-    folded = pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
-    merged = pa.concat_tables([carried.cast(schema), folded])
-    return merged.take(pc.sort_indices(merged[key]))
+    return pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
 
 
-def fold_teams(existing: pa.Table, tables: dict[str, pa.Table]) -> pa.Table:
+def _sorted(table: pa.Table, key: str) -> pa.Table:
+    return table.take(pc.sort_indices(table[key])) if table.num_rows > 1 else table
+
+
+def _unique_keys(arrays: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+    keys = pc.unique(pa.chunked_array(chunks, pa.string()).combine_chunks())
+    return keys.filter(pc.is_valid(keys))
+
+
+def _teams_from(parts: list[pa.Table]) -> pa.Table:
     schema = events.STATE_SCHEMAS["teams"]
-    parts = [existing.select(["team_id", "first_seen_at", "updated_at"])]
-    for event_type in ("user_joined", "project_created"):
-        t = tables.get(event_type)
-        if t is not None and t.num_rows:
-            t = t.filter(pc.is_valid(t["team_id"]))
-            parts.append(
-                pa.Table.from_arrays(
-                    [t["team_id"], t["occurred_at"], t["occurred_at"]], names=["team_id", "first_seen_at", "updated_at"]
-                ).cast(parts[0].schema)
-            )
-    combined = pa.concat_tables(parts)
-    if combined.num_rows == 0:
+    parts = [p.select(["team_id", "first_seen_at", "updated_at"]).cast(schema) for p in parts if p.num_rows]
+    if not parts:
         return schema.empty_table()
-    grouped = combined.group_by("team_id").aggregate([("first_seen_at", "min"), ("updated_at", "max")])
+    grouped = pa.concat_tables(parts).group_by("team_id").aggregate([("first_seen_at", "min"), ("updated_at", "max")])
     grouped = grouped.rename_columns(["team_id", "first_seen_at", "updated_at"])
-    grouped = grouped.take(pc.sort_indices(grouped["team_id"]))
-    return pa.Table.from_arrays([grouped[f.name] for f in schema], schema=schema)
+    return _sorted(pa.Table.from_arrays([grouped[f.name] for f in schema], schema=schema), "team_id")
+
+
+def events_to_state(name: str, tables: dict[str, pa.Table]) -> pa.Table:
+    """The state rows one batch of events alone gives (a delta): only the keys it touches, sorted by key."""
+    schema = events.STATE_SCHEMAS[name]
+    if name == "teams":
+        parts = []
+        for event_type in ("user_joined", "project_created"):
+            t = tables.get(event_type)
+            if t is not None and t.num_rows:
+                t = t.filter(pc.is_valid(t["team_id"]))
+                parts.append(
+                    pa.Table.from_arrays(
+                        [t["team_id"], t["occurred_at"], t["occurred_at"]],
+                        names=["team_id", "first_seen_at", "updated_at"],
+                    )
+                )
+        return _teams_from(parts)
+    key = KEYS[name]
+    winners: list[tuple[Group, pa.Table]] = []
+    for group in GROUPS[name]:
+        candidates = _candidates(name, group, tables)
+        if candidates:
+            rows = pa.concat_tables([c.cast(candidates[0].schema) for c in candidates])
+        else:
+            rows = _project(name, group, schema.empty_table())
+        winners.append((group, _latest(rows, key, group)))
+    keys = _unique_keys([w[key] for _, w in winners])
+    return _sorted(_assemble(name, keys, winners), key) if len(keys) else schema.empty_table()
+
+
+def merge_states(name: str, parts: list[pa.Table]) -> pa.Table:
+    """Last-writer-wins merge of state tables (a base and deltas, in any order, repeats allowed); sorted by key.
+
+    Only the rows of the largest part (usually the base) whose keys appear in another part are
+    re-decided; the rest are carried over.
+    """
+    schema = events.STATE_SCHEMAS[name]
+    parts = sorted((p.cast(schema) for p in parts if p is not None and p.num_rows), key=lambda p: -p.num_rows)
+    if not parts:
+        return schema.empty_table()
+    key = KEYS[name]
+    if len(parts) == 1:
+        return _sorted(parts[0], key)
+    if name == "teams":
+        return _teams_from(parts)
+    big, small = parts[0], parts[1:]
+    touched = _unique_keys([p[key] for p in small])
+    hit = pc.fill_null(pc.is_in(big[key], value_set=touched), False)
+    carried = big.filter(pc.invert(hit))
+    contested = [big.filter(hit), *small]
+    winners = [
+        (group, _latest(pa.concat_tables([_project(name, group, p) for p in contested]), key, group))
+        for group in GROUPS[name]
+    ]
+    merged = _assemble(name, _unique_keys([p[key] for p in contested]), winners)
+    return _sorted(pa.concat_tables([carried, merged]), key)
 
 
 def fold(name: str, existing: pa.Table, tables: dict[str, pa.Table]) -> pa.Table:
     """The state table ``name`` after folding ``tables`` (event type -> lake rows) into ``existing``."""
-    if name == "teams":
-        return fold_teams(existing, tables)
-    return fold_grouped(name, existing, tables)
+    return merge_states(name, [existing, events_to_state(name, tables)])
 
 
 _SOURCES: dict[str, tuple[str, ...]] = {
@@ -280,23 +323,57 @@ _SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def write_state(lake_uri: str, name: str, table: pa.Table) -> str:
-    uri = state_uri(lake_uri, name)
+def _write(uri: str, table: pa.Table) -> None:
     with storage.atomic_open(uri, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-    return uri
+        pq.write_table(table, handle, compression="zstd", compression_level=1)
 
 
-def apply_events(lake_uri: str, tables: dict[str, pa.Table]) -> dict[str, int]:
-    """Fold one batch of committed events into every state table it touches; rows per table after."""
-    rows: dict[str, int] = {}
-    for name in events.STATE_SCHEMAS:
+def compact(lake_uri: str, name: str) -> int:
+    """Fold the deltas of a state table into its base (atomic), then drop them; returns the deltas folded.
+
+    A kill between the two steps leaves deltas that are already in the base: merging them
+    again changes nothing.
+    """
+    deltas = state_delta_uris(lake_uri, name)
+    if not deltas:
+        return 0
+    merged = read_state(lake_uri, name)
+    _write(state_base_uri(lake_uri, name), merged)
+    for uri in deltas:
+        storage.remove(uri)
+    return len(deltas)
+
+
+def apply_events(
+    lake_uri: str, tables: dict[str, pa.Table], hour: datetime | str, max_workers: int = 2
+) -> dict[str, Any]:
+    """Write the state delta of one ingest hour for every state table (replacing that hour's earlier delta).
+
+    A delta depends on the hour's events only, so this costs the hour's size, not the state's;
+    every ``COMPACT_AFTER`` deltas a table is compacted. Returns ``{"rows_touched": {table: rows},
+    "compacted": {table: deltas folded}}``.
+    """
+
+    def one(name: str) -> tuple[int, int]:
         relevant = {t: tables[t] for t in _SOURCES[name] if t in tables and tables[t].num_rows}
-        if not relevant:
-            continue
-        existing = read_state(lake_uri, name)
-        updated = fold(name, existing, relevant)
-        if not updated.equals(existing):
-            write_state(lake_uri, name, updated)
-        rows[name] = updated.num_rows
-    return rows
+        uri = state_delta_uri(lake_uri, name, hour)
+        delta = events_to_state(name, relevant) if relevant else None
+        if delta is not None and delta.num_rows:
+            _write(uri, delta)
+        else:
+            storage.remove(uri)  # a re-run of the hour that no longer touches this table
+        folded = 0
+        if len(state_delta_uris(lake_uri, name)) >= COMPACT_AFTER:
+            folded = compact(lake_uri, name)
+        return (0 if delta is None else delta.num_rows), folded
+
+    names = list(events.STATE_SCHEMAS)
+    if max_workers > 1 and sum(t.num_rows for t in tables.values()) >= 50_000:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ingest-state") as pool:
+            results = list(pool.map(one, names))
+    else:
+        results = [one(name) for name in names]
+    return {
+        "rows_touched": {name: r[0] for name, r in zip(names, results, strict=True) if r[0]},
+        "compacted": {name: r[1] for name, r in zip(names, results, strict=True) if r[1]},
+    }
