@@ -32,6 +32,16 @@ from maestro_ml.dag_defaults import DEFAULT_ARGS
 from maestro_ml.settings import get_settings
 
 
+def _fail_without_retry_on_bad_data(gate, *args):
+    """Run a validation gate; bad data stays bad, so a critical failure fails the task without retries."""
+    from maestro_ml.validation import DataValidationError
+
+    try:
+        return gate(*args)
+    except DataValidationError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 @task(multiple_outputs=False)
 def resolve_hour(params: dict | None = None, data_interval_start=None) -> str:
     from maestro_ml.lake import as_hour
@@ -71,13 +81,8 @@ def deduplicate_events(masked: dict) -> dict:
 @task(multiple_outputs=False)
 def validate_events(deduped: dict) -> dict:
     from maestro_ml.quality import validate_staged_hour
-    from maestro_ml.validation import DataValidationError
 
-    try:
-        return validate_staged_hour(deduped)
-    except DataValidationError as exc:
-        # Bad data stays bad: fail now instead of retrying.
-        raise AirflowFailException(str(exc)) from exc
+    return _fail_without_retry_on_bad_data(validate_staged_hour, deduped)
 
 
 @task(multiple_outputs=False)
@@ -97,12 +102,8 @@ def update_state(manifest: dict) -> dict:
 @task(multiple_outputs=False, outlets=[LAKE_EVENTS])
 def validate_state(state: dict) -> dict:
     from maestro_ml.quality import validate_current_state
-    from maestro_ml.validation import DataValidationError
 
-    try:
-        return validate_current_state(state["hour"])
-    except DataValidationError as exc:
-        raise AirflowFailException(str(exc)) from exc
+    return _fail_without_retry_on_bad_data(validate_current_state, state["hour"])
 
 
 @dag(

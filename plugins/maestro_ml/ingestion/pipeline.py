@@ -84,6 +84,24 @@ def _read_staged(uris: dict[str, str]) -> dict[str, pa.Table]:
     return {t: _read_parquet(uri).cast(staged_schema(t)) for t, uri in uris.items()}
 
 
+def _commit(
+    output: HourOutput, settings: Settings, max_workers: int = 2
+) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """Commit one hour with the settings' lake layout and windows; times the commit in the manifest."""
+    started = time.perf_counter()
+    manifest, tables = commit(
+        output,
+        lake_uri=settings.lake_uri,
+        quarantine_uri=settings.quarantine_uri,
+        allowed_lateness=_lateness(settings),
+        future_tolerance=_tolerance(settings),
+        dedupe_lookback_hours=settings.dedupe_lookback_hours,
+        max_workers=max_workers,
+    )
+    manifest["timings_s"]["commit"] = round(time.perf_counter() - started, 4)
+    return manifest, tables
+
+
 def _require_stage(ctx: dict[str, Any], stage: str, step: str) -> None:
     if ctx.get("stage") != stage:
         raise ValueError(f"{step} needs the output of the {stage!r} step, got stage {ctx.get('stage')!r}")
@@ -205,16 +223,7 @@ def commit_hour(deduped: dict[str, Any], settings: Settings | None = None) -> di
         warnings=list(deduped.get("warnings", [])),
         timings_s=timings,
     )
-    started = time.perf_counter()
-    manifest, _ = commit(
-        output,
-        lake_uri=settings.lake_uri,
-        quarantine_uri=settings.quarantine_uri,
-        allowed_lateness=_lateness(settings),
-        future_tolerance=_tolerance(settings),
-        dedupe_lookback_hours=settings.dedupe_lookback_hours,
-    )
-    manifest["timings_s"]["commit"] = round(time.perf_counter() - started, 4)
+    manifest, _ = _commit(output, settings)
     return manifest
 
 
@@ -301,17 +310,7 @@ def ingest_hour(
         warnings=parsed.warnings,
         timings_s=timings,
     )
-    started = time.perf_counter()
-    manifest, tables = commit(
-        output,
-        lake_uri=settings.lake_uri,
-        quarantine_uri=settings.quarantine_uri,
-        allowed_lateness=_lateness(settings),
-        future_tolerance=_tolerance(settings),
-        dedupe_lookback_hours=settings.dedupe_lookback_hours,
-        max_workers=max(2, max_workers or 2),
-    )
-    manifest["timings_s"]["commit"] = round(time.perf_counter() - started, 4)
+    manifest, tables = _commit(output, settings, max_workers=max(2, max_workers or 2))
     if apply_state:
         started = time.perf_counter()
         state_tables = {t: tables[t] for t in STATE_EVENT_TYPES if t in tables}
