@@ -119,11 +119,13 @@ def state_delta_uri(lake_uri: str, name: str, hour: datetime | str) -> str:
 
 def state_delta_uris(lake_uri: str, name: str) -> list[str]:
     """The deltas of a state table not yet compacted into its base, oldest ingest hour first."""
-    return [
-        uri
-        for uri in storage.glob(join_uri(state_dir(lake_uri, name), "deltas", "*.parquet"))
-        if _DELTA_RE.match(posixpath.basename(uri))
-    ]
+    fs, folder = storage.filesystem(join_uri(state_dir(lake_uri, name), "deltas"))
+    try:
+        names = fs.ls(folder, detail=False)  # one listing: cheaper than a glob, called every hour
+    except FileNotFoundError:
+        return []
+    deltas = sorted(path for path in names if _DELTA_RE.match(posixpath.basename(path)))
+    return deltas if storage.is_local_fs(fs) else [storage.to_uri(fs, path) for path in deltas]
 
 
 def parse_part_name(uri: str) -> tuple[str, str] | None:
@@ -137,7 +139,13 @@ def parse_part_name(uri: str) -> tuple[str, str] | None:
 
 def lake_schema(event_type: str) -> pa.Schema:
     """Schema of ``events/<event_type>`` in the lake: the contract's (PII columns hold hashes)."""
-    return events.schema_for(event_type)
+    schema = _LAKE_SCHEMAS.get(event_type)
+    if schema is None:  # built once per type (schemas are immutable); unknown types raise as before
+        schema = _LAKE_SCHEMAS.setdefault(event_type, events.schema_for(event_type))
+    return schema
+
+
+_LAKE_SCHEMAS: dict[str, pa.Schema] = {}
 
 
 # --------------------------------------------------------------------------- manifests

@@ -10,7 +10,8 @@ the raw zone, ``staging_uri(hour)``)::
     manifest = commit_hour(deduped)
     summary  = update_state(manifest)
 
-or everything in-process: ``ingest_hour(hour)``. Readers use :mod:`maestro_ml.lake`.
+or everything in-process: ``ingest_hour(hour)``, or ``ingest_hours(hours)`` for a catch-up (each
+hour still committed on its own, with its own manifest; see its docstring). Readers use :mod:`maestro_ml.lake`.
 
 The manifest (``<lake>/_manifests/ingest_events/<YYYYMMDDTHH>.json``, returned by
 ``commit_hour`` and ``ingest_hour``) holds ``hour``, ``data_interval``, ``token``,
@@ -35,6 +36,7 @@ from maestro_ml.ingestion.pipeline import (
     commit_hour,
     dedupe_staged,
     ingest_hour,
+    ingest_hours,
     mask_staged,
     parse_hour,
     update_state,
@@ -47,6 +49,7 @@ __all__ = [
     "commit_hour",
     "dedupe_staged",
     "ingest_hour",
+    "ingest_hours",
     "landing_hour_dir",
     "list_hour_files",
     "mask_staged",

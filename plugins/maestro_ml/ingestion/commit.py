@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from maestro_ml import events, storage
 from maestro_ml.ingestion.contract import REASONS
+from maestro_ml.ingestion.dedupe import LOOKBACK_CACHE
 from maestro_ml.ingestion.layout import new_token, quarantine_dir, quarantine_file_uri
 from maestro_ml.lake import (
     INGEST_DATASET,
@@ -78,11 +79,39 @@ class HourOutput:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def write_parquet(uri: str, table: pa.Table, compression: str = PARQUET_COMPRESSION) -> None:
-    """One Parquet file, written atomically through fsspec."""
+# Below this many rows a file is written without dictionary encoding: for the small files of a
+# typical hour the dictionary pass costs more time than it saves space. The rows are the same.
+DICTIONARY_MIN_ROWS = 10_000
+# An hour's files are written by several threads only from this many rows on.
+PARALLEL_WRITE_ROWS = 50_000
+
+
+def encode_parquet(
+    table: pa.Table, compression: str = PARQUET_COMPRESSION, use_dictionary: bool | None = None
+) -> pa.Buffer:
+    """``table`` as the bytes of one Parquet file, encoded in memory (Arrow releases the GIL meanwhile).
+
+    ``use_dictionary`` None: only for tables of ``DICTIONARY_MIN_ROWS`` rows or more.
+    """
     level = PARQUET_COMPRESSION_LEVEL if compression == "zstd" else None
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression=compression,
+        compression_level=level,
+        use_dictionary=table.num_rows >= DICTIONARY_MIN_ROWS if use_dictionary is None else use_dictionary,
+    )
+    return sink.getvalue()
+
+
+def write_parquet(
+    uri: str, table: pa.Table, compression: str = PARQUET_COMPRESSION, use_dictionary: bool | None = None
+) -> None:
+    """One Parquet file, written atomically through fsspec (encoded first, then one write)."""
+    data = encode_parquet(table, compression, use_dictionary)
     with storage.atomic_open(uri, "wb") as handle:
-        pq.write_table(table, handle, compression=compression, compression_level=level)
+        handle.write(memoryview(data))
 
 
 def to_lake_tables(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
@@ -211,6 +240,7 @@ def commit(
             writes.append((uri, part))
             data_entries.append({"event_type": event_type, "dt": day.isoformat(), "path": uri, "rows": part.num_rows})
     index_uri = None
+    ids = None
     if rows_valid:
         index_uri = index_file_uri(lake_uri, hour, token)
         ids = pa.chunked_array([c for t in tables.values() for c in t["event_id"].chunks], pa.string())
@@ -219,9 +249,10 @@ def commit(
     if rows_quarantined:
         q_uri = quarantine_file_uri(quarantine_uri, hour, token)
         writes.append((q_uri, output.quarantine))
-    # Biggest first, so the two writers finish together.
+    # Biggest first, so the two writers finish together. A typical hour's files are so small that
+    # threads would cost more than they save: those are written one after the other.
     writes.sort(key=lambda item: -item[1].num_rows)
-    if max_workers > 1 and len(writes) > 1:
+    if max_workers > 1 and len(writes) > 1 and sum(t.num_rows for _, t in writes) >= PARALLEL_WRITE_ROWS:
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ingest-write") as pool:
             list(pool.map(lambda item: write_parquet(*item), writes))
     else:
@@ -258,6 +289,9 @@ def commit(
         "warnings": list(output.warnings),
     }
     write_manifest(lake_uri, hour, manifest)  # <- the commit point
+    if index_uri is not None and ids is not None:
+        # An index never changes (its name carries the token): later hours of this process use these ids.
+        LOOKBACK_CACHE.remember_index(index_uri, ids)
 
     cleanup: dict[str, Any] = {"removed": 0, "swept": sweep, "errors": []}
     try:

@@ -101,6 +101,7 @@ class _LookbackCache:
         self._lock = threading.Lock()
         self._indexes: OrderedDict[str, pa.Array] = OrderedDict()
         self._manifests: dict[str, tuple[tuple[object, ...], dict[str, Any] | None]] = {}
+        self._locations: dict[tuple[str, datetime], tuple[str, Any, str]] = {}
         self._ids = 0
         self._max_ids = max_ids
 
@@ -119,9 +120,33 @@ class _LookbackCache:
                     self._ids -= len(dropped)
         return ids
 
+    def _locate(self, lake_uri: str, hour: datetime) -> tuple[str, Any, str]:
+        """(URI, file system, path) of an hour's manifest, resolved once per hour (pure string work)."""
+        key = (lake_uri, hour)
+        found = self._locations.get(key)
+        if found is None:
+            uri = manifest_uri(lake_uri, hour)
+            found = (uri, *storage.filesystem(uri))
+            with self._lock:
+                if len(self._locations) > 10_000:
+                    self._locations.clear()
+                self._locations[key] = found
+        return found
+
+    def remember_index(self, uri: str, ids: pa.Array | pa.ChunkedArray) -> None:
+        """Keep the ids an index file was just written with (a commit), so the next hours need not read it."""
+        array = _as_array(ids)
+        with self._lock:
+            if uri in self._indexes or len(array) > self._max_ids:
+                return
+            self._indexes[uri] = array
+            self._ids += len(array)
+            while self._ids > self._max_ids:
+                _, dropped = self._indexes.popitem(last=False)
+                self._ids -= len(dropped)
+
     def manifest(self, lake_uri: str, hour: datetime) -> dict[str, Any] | None:
-        uri = manifest_uri(lake_uri, hour)
-        fs, path = storage.filesystem(uri)
+        uri, fs, path = self._locate(lake_uri, hour)
         try:
             info = fs.info(path)
         except FileNotFoundError:
@@ -145,6 +170,7 @@ class _LookbackCache:
         with self._lock:
             self._indexes.clear()
             self._manifests.clear()
+            self._locations.clear()
             self._ids = 0
 
 
@@ -173,10 +199,15 @@ def dedupe(
     batch_size = 0
 
     def flush() -> None:
+        # The hour's ids are the (small) hash set and the lookback ids probe it: cheaper than hashing
+        # every lookback id into a set each hour. Only the ids that hit are then matched back.
         nonlocal batch, batch_size
         if batch and len(array):
-            value_set = pa.concat_arrays(batch) if len(batch) > 1 else batch[0]
-            seen[:] |= pc.fill_null(pc.is_in(array, value_set=value_set), False).to_numpy(zero_copy_only=False)
+            lookback_ids = pa.chunked_array([b if b.type == pa.string() else b.cast(pa.string()) for b in batch])
+            hits = lookback_ids.filter(pc.fill_null(pc.is_in(lookback_ids, value_set=array), False))
+            if len(hits):
+                value_set = hits.combine_chunks() if hits.num_chunks != 1 else hits.chunk(0)
+                seen[:] |= pc.fill_null(pc.is_in(array, value_set=value_set), False).to_numpy(zero_copy_only=False)
         batch, batch_size = [], 0
 
     if len(array):

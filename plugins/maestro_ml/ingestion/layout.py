@@ -13,6 +13,8 @@ Quarantine (also raw lines, access-restricted like landing)::
 
 from __future__ import annotations
 
+import fnmatch
+import posixpath
 import uuid
 from datetime import datetime
 
@@ -27,8 +29,15 @@ def landing_hour_dir(landing_uri: str, hour: datetime | str) -> str:
 
 
 def list_hour_files(landing_uri: str, hour: datetime | str) -> list[str]:
-    """The landing files of one hour, sorted by name (that order is the dedupe order)."""
-    return storage.glob(join_uri(landing_hour_dir(landing_uri, hour), "*.jsonl.gz"))
+    """The landing files of one hour (``*.jsonl.gz``), sorted by name (that order is the dedupe order)."""
+    fs, folder = storage.filesystem(landing_hour_dir(landing_uri, hour))
+    try:
+        names = fs.ls(folder, detail=False)  # one listing of the hour's folder: cheaper than a glob
+    except FileNotFoundError:
+        return []
+    return sorted(
+        storage.to_uri(fs, name) for name in names if fnmatch.fnmatchcase(posixpath.basename(name), "*.jsonl.gz")
+    )
 
 
 def staging_uri(hour: datetime | str, settings: Settings | None = None) -> str:

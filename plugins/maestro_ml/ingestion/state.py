@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from maestro_ml import events, storage
+from maestro_ml.ingestion.commit import write_parquet
 from maestro_ml.lake import read_state, state_base_uri, state_delta_uri, state_delta_uris
 
 # A state table is compacted (its deltas folded into its base) once it has this many deltas.
@@ -324,8 +324,9 @@ _SOURCES: dict[str, tuple[str, ...]] = {
 
 
 def _write(uri: str, table: pa.Table) -> None:
-    with storage.atomic_open(uri, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd", compression_level=1)
+    # Atomic, zstd level 1. No dictionary pages: state rows are keyed by unique ids, and without
+    # them a large base is both smaller and faster to write and read.
+    write_parquet(uri, table, use_dictionary=False)
 
 
 def compact(lake_uri: str, name: str) -> int:
