@@ -25,21 +25,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from maestro_ml.assets import LAKE_EVENTS
 from maestro_ml.dag_defaults import DEFAULT_ARGS
+from maestro_ml.dag_support import fail_without_retry_on_bad_data
 from maestro_ml.settings import get_settings
-
-
-def _fail_without_retry_on_bad_data(gate, *args):
-    """Run a validation gate; bad data stays bad, so a critical failure fails the task without retries."""
-    from maestro_ml.validation import DataValidationError
-
-    try:
-        return gate(*args)
-    except DataValidationError as exc:
-        raise AirflowFailException(str(exc)) from exc
 
 
 @task(multiple_outputs=False)
@@ -82,7 +72,7 @@ def deduplicate_events(masked: dict) -> dict:
 def validate_events(deduped: dict) -> dict:
     from maestro_ml.quality import validate_staged_hour
 
-    return _fail_without_retry_on_bad_data(validate_staged_hour, deduped)
+    return fail_without_retry_on_bad_data(validate_staged_hour, deduped)
 
 
 @task(multiple_outputs=False)
@@ -100,10 +90,13 @@ def update_state(manifest: dict) -> dict:
 
 
 @task(multiple_outputs=False, outlets=[LAKE_EVENTS])
-def validate_state(state: dict) -> dict:
+def validate_state(state: dict, outlet_events=None) -> dict:
     from maestro_ml.quality import validate_current_state
 
-    return _fail_without_retry_on_bad_data(validate_current_state, state["hour"])
+    result = fail_without_retry_on_bad_data(validate_current_state, state["hour"])
+    # Consumers (build_features) read which hour changed from the asset event.
+    outlet_events[LAKE_EVENTS].extra = {"hour": state["hour"]}
+    return result
 
 
 @dag(

@@ -76,3 +76,53 @@ def _fresh_settings() -> Iterator[None]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_STATE, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- a tiny platform with data
+
+TINY_START = "2026-11-01T00:00:00Z"
+TINY_HOURS = 48 + 3  # the tiny preset's two days plus the late-landing tail
+
+
+def _build_tiny_lake(home: Path, *, dirt: bool) -> None:
+    """Simulate the tiny preset into ``home`` and ingest every hour, as ingest_events would."""
+    from datetime import timedelta
+
+    from maestro_ml.ingestion import ingest_hours
+    from maestro_ml.lake import as_hour
+    from maestro_ml.settings import get_settings
+    from maestro_ml.simulation import DirtRates, config_for_preset, simulate
+
+    previous = os.environ.get("MAESTRO_HOME")
+    os.environ["MAESTRO_HOME"] = str(home)
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        start = as_hour(TINY_START)
+        overrides = {} if dirt else {"dirt": DirtRates.off()}
+        simulate(config_for_preset("tiny", start=start, seed=11, **overrides), settings.landing_uri, settings.truth_uri)
+        ingest_hours([start + timedelta(hours=i) for i in range(TINY_HOURS)], settings)
+    finally:
+        os.environ["MAESTRO_HOME"] = previous or ""
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_lake_sources() -> dict[str, Path]:
+    """Tiny lakes built once per session: with the default dirt, and clean (for comparisons with the truth)."""
+    sources = {}
+    for name, dirt in (("dirty", True), ("clean", False)):
+        home = _STATE / f"tiny-{name}"
+        _build_tiny_lake(home, dirt=dirt)
+        sources[name] = home
+    return sources
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tiny_lake_sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This module's own copy of the dirty tiny lake, as MAESTRO_HOME for the module's tests."""
+    home = tmp_path_factory.mktemp("tiny") / "maestro"
+    shutil.copytree(tiny_lake_sources["dirty"], home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAESTRO_HOME", str(home))
+        yield home

@@ -11,3 +11,7 @@ from airflow.sdk import Asset
 LANDING_EVENTS = Asset(name="landing_events", uri="maestro://landing/events", group="ingestion")
 # Typed, deduplicated, PII-masked and validated events plus current-state tables in the lake.
 LAKE_EVENTS = Asset(name="lake_events", uri="maestro://lake/events", group="ingestion")
+# Point-in-time feature tables in the offline store (one directory per Feast feature view).
+OFFLINE_FEATURES = Asset(name="offline_features", uri="maestro://features/offline", group="features")
+# The latest feature values in the Feast online store, for scoring.
+ONLINE_FEATURES = Asset(name="online_features", uri="maestro://features/online", group="features")

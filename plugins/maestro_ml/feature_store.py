@@ -7,9 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maestro_ml import storage
 from maestro_ml.settings import Settings, get_settings, join_uri
+
+PLUGINS_DIR = Path(__file__).resolve().parents[1]
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
 
 YAML_BY_ENV = {"local": "feature_store.yaml", "server": "feature_store.server.yaml"}
 
@@ -27,6 +33,8 @@ def export_feast_env(settings: Settings | None = None) -> dict[str, str]:
         "MAESTRO_FEAST_ONLINE_PATH": settings.feast_online_path,
         "MAESTRO_FEAST_REGISTRY_SQL_URI": settings.feast_registry_sql_uri,
         "MAESTRO_REDIS_CONNECTION": settings.redis_connection_string,
+        "MAESTRO_FEAST_PROJECT": settings.feast_project,
+        "MAESTRO_FEATURES_URI": settings.features_uri,
     }
     os.environ.update(values)
     for path in (settings.feast_registry_path, settings.feast_online_path):
@@ -43,7 +51,9 @@ def definitions_digest(settings: Settings | None = None) -> str:
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(settings.feast_registry_path.encode() + settings.feast_registry_sql_uri.encode())
+    for value in (settings.feast_registry_path, settings.feast_registry_sql_uri, settings.features_uri,
+                  settings.feast_project):
+        digest.update(value.encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -59,6 +69,8 @@ def apply_if_changed(settings: Settings | None = None, *, force: bool = False) -
     if not force and storage.exists(marker) and storage.read_bytes(marker).decode() == digest:
         return False
     env = {**os.environ, **export_feast_env(settings)}
+    # The definitions import maestro_ml (the feature contract, the settings): put the package on the path.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGINS_DIR), env.get("PYTHONPATH", "")) if p)
     subprocess.run(
         [sys.executable, "-m", "feast.cli.cli", "-c", str(settings.feature_repo_dir), "-f",
          str(feature_store_yaml(settings)), "apply"],
@@ -67,3 +79,12 @@ def apply_if_changed(settings: Settings | None = None, *, force: bool = False) -
     )
     storage.write_bytes_atomic(marker, digest.encode())
     return True
+
+
+def get_store(settings: Settings | None = None) -> FeatureStore:
+    """A ``FeatureStore`` on the repo for the settings' environment (embedded or server-backed)."""
+    from feast import FeatureStore
+
+    settings = settings or get_settings()
+    export_feast_env(settings)
+    return FeatureStore(repo_path=str(settings.feature_repo_dir), fs_yaml_file=feature_store_yaml(settings))

@@ -57,6 +57,10 @@ class Settings:
     feast_registry_sql_uri: str
     redis_connection_string: str
     training_image: str
+    # Offline feature tables (one directory per feature view), read by Feast's file offline store.
+    features_uri: str
+    # Feast project name: Redis keys and registry rows carry it, so tests isolate by choosing their own.
+    feast_project: str
     # First hour the platform ingests; hourly DAGs catch up from here. `make up` pins it to 14 days
     # before its first start so the demo data and the schedule line up.
     start_date: datetime
@@ -117,6 +121,8 @@ def load_settings() -> Settings:
         ),
         redis_connection_string=_env("MAESTRO_REDIS_CONNECTION", "127.0.0.1:6379"),
         training_image=_env("MAESTRO_TRAINING_IMAGE", "maestro-ml/training:latest"),
+        features_uri=_env("MAESTRO_FEATURES_URI", join_uri(lake, "features")),
+        feast_project=_env("MAESTRO_FEAST_PROJECT", "maestro_ml"),
         start_date=parse_utc_hour(_env("MAESTRO_START_DATE", "2026-11-01T00:00:00Z")),
         allowed_lateness_hours=int(_env("MAESTRO_ALLOWED_LATENESS_HOURS", "48")),
         dedupe_lookback_hours=int(_env("MAESTRO_DEDUPE_LOOKBACK_HOURS", "24")),

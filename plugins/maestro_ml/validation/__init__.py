@@ -11,7 +11,10 @@ DAG files can import this package at parse time.
 
 from __future__ import annotations
 
-from maestro_ml.validation.gates import validate_events, validate_state
+from maestro_ml.validation.gates import validate_events, validate_features, validate_state
 from maestro_ml.validation.outcome import DataValidationError, ValidationOutcome, raise_for_critical
 
-__all__ = ["DataValidationError", "ValidationOutcome", "raise_for_critical", "validate_events", "validate_state"]
+__all__ = ["DataValidationError", "ValidationOutcome", "raise_for_critical", "validate_events",
+    "validate_features",
+    "validate_state",
+]

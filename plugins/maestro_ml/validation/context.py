@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 SITE_NAME = "maestro"
 DATASOURCE_NAME = "maestro"
 # Asset (and batch definition) per kind of table; the DataFrame itself is a runtime parameter.
-ASSETS = ("events", "state")
+ASSETS = ("events", "state", "features")
 # How many of the latest validation results the site index lists (each is read on every build).
 INDEX_RESULTS_LIMIT = 60
 # Results kept on disk: GX re-reads the whole results store on every Data Docs build, so without

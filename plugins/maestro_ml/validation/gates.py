@@ -282,3 +282,40 @@ def validate_state(
         "skipped_checks": skipped,
     }
     return _outcome("state", run_name, settings, batches, statistics, started)
+
+
+def validate_features(
+    tables: Mapping[str, pa.Table | pd.DataFrame],
+    *,
+    settings: Settings | None = None,
+    run_name: str,
+) -> ValidationOutcome:
+    """Validate feature tables (view name -> rows) against ``maestro_ml.features.schema``.
+
+    Schema (every contract column with its type), non-null keys and timestamps, one row per key and
+    timestamp, non-nullable features set, declared ranges (rates in [0, 1]) and accepted values.
+    """
+    started = time.perf_counter()
+    settings = settings or get_settings()
+    from maestro_ml.features.offline import arrow_schema
+    from maestro_ml.features.schema import VIEWS
+    from maestro_ml.validation import context, suites
+
+    unknown = sorted(set(tables) - set(VIEWS))
+    if unknown:
+        raise ValueError(f"unknown feature views {unknown}; expected some of {sorted(VIEWS)}")
+    batches: list[context.Batch] = []
+    schema_rows = []
+    for name, table in tables.items():
+        view = VIEWS[name]
+        schema = arrow_schema(view)
+        arrow = frames.to_arrow(table, schema)
+        schema_rows.append(frames.observed_schema_rows(f"features.{name}", arrow, schema))
+        suite = suites.feature_suite(view)
+        needed = suites.columns_of(suite) | set(view.join_keys) | {"event_timestamp"}
+        frame = frames.to_pandas(arrow.select([c for c in arrow.column_names if c in needed]))
+        batches.append(context.Batch(suite, frame, "features", (*view.join_keys, "event_timestamp")))
+    schema_frame, expected = frames.schema_frame(schema_rows)
+    batches.insert(0, context.Batch(suites.schema_suite("features.schema", expected), schema_frame, "features"))
+    statistics: dict[str, Any] = {"rows": {name: len(t) for name, t in tables.items()}}
+    return _outcome("features", run_name, settings, batches, statistics, started)

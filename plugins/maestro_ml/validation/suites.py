@@ -293,3 +293,30 @@ def columns_of(suite: gx.ExpectationSuite) -> set[str]:
             if isinstance(value, str):
                 columns.add(value)
     return columns
+
+
+def feature_suite(view: Any) -> gx.ExpectationSuite:
+    """A feature table (``maestro_ml.features.schema.View``): keys and timestamps set, one row per key and time,
+    every non-nullable feature set, numbers inside their declared ranges (rates in [0, 1]), known statuses."""
+    keys = list(view.join_keys)
+    expectations: list[gxe.Expectation] = [not_null(k) for k in [*keys, "event_timestamp"]]
+    expectations.append(
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[*keys, "event_timestamp"],
+            severity=CRITICAL,
+            meta=_meta("unique", None, f"one row per ({', '.join(keys)}, event_timestamp)"),
+        )
+    )
+    for feature in view.features:
+        if not feature.nullable:
+            expectations.append(not_null(feature.name))
+        if feature.values is not None:
+            expectations.append(in_set(feature.name, feature.values))
+        if feature.min_value is not None or feature.max_value is not None:
+            bounds = f"[{feature.min_value if feature.min_value is not None else '-inf'}, " + (
+                f"{feature.max_value}]" if feature.max_value is not None else "inf)"
+            )
+            expectations.append(
+                between(feature.name, feature.min_value, feature.max_value, rule=f"{feature.name} in {bounds}")
+            )
+    return gx.ExpectationSuite(name=f"features.{view.name}", expectations=expectations)

@@ -1,0 +1,65 @@
+"""Feature services, versioned per model: a model version is trained and served on exactly one of these.
+
+Change what a model reads by adding ``*_v2``, never by editing a published version.
+"""
+
+from feast import FeatureService
+from feature_views import project_features, task_features, user_activity_features, user_profile_features
+from on_demand_features import task_urgency_features, user_capacity_features
+
+_TASK_COLUMNS = [
+    "priority",
+    "estimated_hours",
+    "age_hours",
+    "due_in_hours",
+    "has_parent",
+    "has_dependency",
+    "dependency_open",
+    "is_assigned",
+    "hours_logged",
+    "times_reopened",
+    "times_reassigned",
+]
+_PROJECT_COLUMNS = [
+    "project_priority",
+    "project_deadline_in_days",
+    "project_size_tasks",
+    "project_open_tasks",
+    "project_overdue_open_tasks",
+    "project_blocked_tasks",
+    "project_open_estimated_hours",
+    "project_velocity_7d",
+    "project_on_time_rate_28d",
+    "project_overdue_ratio",
+    "project_reopen_rate_28d",
+]
+
+task_assignment_v1 = FeatureService(
+    name="task_assignment_v1",
+    features=[
+        user_profile_features[["seniority", "weekly_capacity_hours", "tenure_days"]],
+        user_activity_features,
+        task_features[_TASK_COLUMNS],
+        project_features[_PROJECT_COLUMNS],
+        task_urgency_features,
+        user_capacity_features,
+    ],
+    description="Features of one (task, candidate user) pair for the task-assignment ranker.",
+    owner="ml-platform@maestro.example",
+    tags={"model": "task_assignment", "version": "1"},
+)
+
+task_duration_v1 = FeatureService(
+    name="task_duration_v1",
+    features=[
+        user_profile_features[["seniority", "weekly_capacity_hours", "tenure_days"]],
+        user_activity_features,
+        task_features[_TASK_COLUMNS],
+        project_features[_PROJECT_COLUMNS],
+        task_urgency_features,
+        user_capacity_features,
+    ],
+    description="Features of one (task, assignee) pair for the task-duration model.",
+    owner="ml-platform@maestro.example",
+    tags={"model": "task_duration", "version": "1"},
+)

@@ -1,0 +1,37 @@
+"""Feature views: built from the contract in ``maestro_ml.features.schema`` so names, types and TTLs live in one place."""
+
+from data_sources import (
+    project_source,
+    task_assignment_outcome_source,
+    task_source,
+    user_activity_source,
+    user_profile_source,
+)
+from entities import project, task, user
+from feast import FeatureView, Field
+from feast.types import Array, Float32, Float64, Int64, String
+
+from maestro_ml.features.schema import ASSIGNMENTS, OWNER, PROJECT, TASK, USER_ACTIVITY, USER_PROFILE, View
+
+_TYPES = {"Int64": Int64, "Float32": Float32, "Float64": Float64, "String": String, "Array(Float32)": Array(Float32)}
+
+
+def _view(spec: View, entities: list, source) -> FeatureView:
+    return FeatureView(
+        name=spec.name,
+        entities=entities,
+        ttl=spec.ttl,
+        schema=[Field(name=f.name, dtype=_TYPES[f.dtype], description=f.description) for f in spec.features],
+        source=source,
+        online=True,
+        description=spec.description,
+        owner=f"{OWNER}@maestro.example",
+        tags={"team": OWNER, "cadence": spec.cadence},
+    )
+
+
+user_profile_features = _view(USER_PROFILE, [user], user_profile_source)
+user_activity_features = _view(USER_ACTIVITY, [user], user_activity_source)
+task_features = _view(TASK, [task], task_source)
+project_features = _view(PROJECT, [project], project_source)
+historical_task_assignments = _view(ASSIGNMENTS, [task, user], task_assignment_outcome_source)

@@ -1,0 +1,118 @@
+"""The offline feature tables: one directory per view, one Parquet file per UTC day, replaced atomically.
+
+Layout: ``<features_uri>/<view>/<YYYY-MM-DD>.parquet`` holds the view's rows with
+``event_timestamp`` on that day. Feast's file offline store reads the directory (``data_sources.py``).
+
+A day's file is a pure function of the committed events up to that day's end (rows at time t use
+events up to t only), so rewriting it is idempotent: a re-run, a retry or a later run that
+recomputes the day writes the same rows plus whatever late events added. Each file is written to a
+hidden temporary sibling and renamed, so readers never see half a file; a killed build leaves
+every day either old or new, and its retry completes the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from maestro_ml import storage
+from maestro_ml.events import TS
+from maestro_ml.features.schema import TIMESTAMP_COLUMN, VIEWS, View
+from maestro_ml.settings import join_uri
+
+_ARROW_TYPES = {
+    "Int64": pa.int64(),
+    "Float32": pa.float32(),
+    "Float64": pa.float64(),
+    "String": pa.string(),
+    "Array(Float32)": pa.list_(pa.float32()),
+}
+
+
+def arrow_schema(view: View) -> pa.Schema:
+    keys = [pa.field(k, pa.string(), nullable=False) for k in view.join_keys]
+    features = [pa.field(f.name, _ARROW_TYPES[f.dtype], nullable=f.nullable) for f in view.features]
+    return pa.schema([*keys, pa.field(TIMESTAMP_COLUMN, TS, nullable=False), *features])
+
+
+def view_uri(features_uri: str, view: str) -> str:
+    if view not in VIEWS:
+        raise KeyError(f"unknown feature view {view!r}; known: {sorted(VIEWS)}")
+    return join_uri(features_uri, view)
+
+
+def partition_uri(features_uri: str, view: str, day: date) -> str:
+    return join_uri(view_uri(features_uri, view), f"{day.isoformat()}.parquet")
+
+
+def day_start(value: datetime) -> datetime:
+    value = value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def days_between(start: datetime, end: datetime) -> list[date]:
+    """The UTC days that ``[start, end)`` touches."""
+    first = day_start(start)
+    days = []
+    while first < end:
+        days.append(first.date())
+        first += timedelta(days=1)
+    return days
+
+
+def to_arrow(view: View, frame: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(frame[view.columns], preserve_index=False)
+    return table.cast(arrow_schema(view))
+
+
+def write_days(features_uri: str, view_name: str, frame: pd.DataFrame, days: Iterable[date]) -> dict[str, int]:
+    """Replace the view's partition of each day in ``days`` with ``frame``'s rows of that day.
+
+    A day without rows loses its file (the recomputation found nothing there). Returns rows per
+    written day (ISO date -> rows).
+    """
+    view = VIEWS[view_name]
+    table = to_arrow(view, frame)
+    stamps = frame[TIMESTAMP_COLUMN]
+    written: dict[str, int] = {}
+    for day in days:
+        lo = pd.Timestamp(day, tz="UTC")
+        mask = ((stamps >= lo) & (stamps < lo + pd.Timedelta(days=1))).to_numpy()
+        part = table.filter(pa.array(mask))
+        uri = partition_uri(features_uri, view_name, day)
+        if part.num_rows == 0:
+            storage.remove(uri)
+        else:
+            with storage.atomic_open(uri) as handle:
+                pq.write_table(part, handle, compression="zstd")
+        written[day.isoformat()] = part.num_rows
+    return written
+
+
+def read_view(
+    features_uri: str, view_name: str, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """The view's rows with ``start <= event_timestamp < end`` (either bound optional), as written."""
+    view = VIEWS[view_name]
+    files = sorted(storage.glob(join_uri(view_uri(features_uri, view_name), "*.parquet")))
+    if start is not None or end is not None:
+        lo = day_start(start).date() if start else date.min
+        hi = end.astimezone(UTC).date() if end else date.max
+        files = [f for f in files if lo <= date.fromisoformat(f.rsplit("/", 1)[-1][:10]) <= hi]
+    tables = []
+    for uri in files:
+        fs, path = storage.filesystem(uri)
+        with fs.open(path, "rb") as handle:
+            tables.append(pq.read_table(handle))
+    table = pa.concat_tables(tables) if tables else arrow_schema(view).empty_table()
+    frame = table.to_pandas()
+    frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].astype("datetime64[ns, UTC]")
+    if start is not None:
+        frame = frame[frame[TIMESTAMP_COLUMN] >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame[frame[TIMESTAMP_COLUMN] < pd.Timestamp(end)]
+    return frame.reset_index(drop=True)

@@ -1,0 +1,210 @@
+"""The feature tables' contract: one place that names every view, its keys, columns, types, ranges and TTL.
+
+``maestro_ml.features.compute`` produces exactly these columns, the Feast repo in
+``include/feature_repo`` builds its ``Field``s from them, and the Great Expectations gate checks
+the ranges. Feast types are named by string here so this module imports neither Feast nor GX.
+
+Row semantics (all views): a row with ``event_timestamp = t`` holds the entity's values *as of t*,
+computed from events with ``occurred_at <= t`` only. Rows are written at every event that changes
+the entity (exact event time) plus a daily refresh at 00:00 UTC for every live entity, so that
+rolling windows, ages and tenures are never more than a day old and TTLs never expire a live
+entity. ``project_features`` is hourly (an aggregate does not need event precision).
+
+Feature names are unique across views (project features start with ``project_``), so a feature
+service reads them without view prefixes: Feast 0.67 drops python-mode on-demand outputs from
+online responses asked for with ``full_feature_names=True``, and models see one name per feature
+in training and serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from maestro_ml.events import SKILL_NAMES
+
+TIMESTAMP_COLUMN = "event_timestamp"
+OWNER = "ml-platform"
+# Rolling windows reach back this far, so a build reads this much history before its window.
+LOOKBACK = timedelta(days=90)
+REFRESH_EVERY = timedelta(days=1)
+# Two refresh periods: a live entity always has a row younger than its TTL.
+DEFAULT_TTL = timedelta(days=2)
+# Smoothing of rates: (successes + PRIOR_RATE * PRIOR_WEIGHT) / (trials + PRIOR_WEIGHT), so a rate
+# over few tasks stays near the prior instead of jumping to 0 or 1 (and is never null).
+PRIOR_RATE = 0.5
+PRIOR_WEIGHT = 2.0
+
+# Skill vectors are one Float32 feature per skill, not one list feature: Feast's file offline store
+# (dask) fingerprints object columns by pickling every cell, which made a point-in-time join of
+# list features 10x slower than the same join on scalars.
+USER_SKILL_FEATURES = tuple(f"skill_{name}" for name in SKILL_NAMES)
+TASK_SKILL_FEATURES = tuple(f"requires_{name}" for name in SKILL_NAMES)
+
+# Feast type names (feast.types) -> pandas dtype the computed frame carries.
+PANDAS_DTYPES = {
+    "Int64": "int64",
+    "Float32": "float32",
+    "Float64": "float64",
+    "String": "object",
+    "Array(Float32)": "object",
+}
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    dtype: str  # a key of PANDAS_DTYPES
+    description: str
+    min_value: float | None = None
+    max_value: float | None = None
+    nullable: bool = False
+    values: tuple[str, ...] | None = None  # accepted values of a string feature
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    join_keys: tuple[str, ...]
+    description: str
+    features: tuple[Feature, ...]
+    ttl: timedelta = DEFAULT_TTL
+    cadence: str = "event"  # "event": a row per change; "hourly": a row per active hour
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.join_keys, TIMESTAMP_COLUMN, *(f.name for f in self.features)]
+
+    def feature(self, name: str) -> Feature:
+        return next(f for f in self.features if f.name == name)
+
+
+def _rate(name: str, what: str) -> Feature:
+    return Feature(name, "Float32", f"{what}; smoothed toward {PRIOR_RATE} with weight {PRIOR_WEIGHT}", 0.0, 1.0)
+
+
+USER_PROFILE = View(
+    name="user_profile_features",
+    join_keys=("user_id",),
+    description="Who a user is: team, seniority, capacity, tenure and skill vector.",
+    features=(
+        Feature("team_id", "String", "Team the user belongs to."),
+        Feature("seniority", "Int64", "1 (junior) to 5 (principal).", 1, 5),
+        Feature("weekly_capacity_hours", "Float32", "Hours a week the user can work.", 0.0, 168.0),
+        Feature("tenure_days", "Float32", "Days since the user joined.", 0.0, None),
+        *(Feature(f"skill_{name}", "Float32", f"Proficiency in {name}, 0 to 1.", 0.0, 1.0) for name in SKILL_NAMES),
+        Feature("is_active", "Int64", "1 while the user has joined and not left.", 0, 1),
+    ),
+)
+
+USER_ACTIVITY = View(
+    name="user_activity_features",
+    join_keys=("user_id",),
+    description="What a user is doing and how they delivered lately: workload, hours logged, on-time record.",
+    features=(
+        Feature("open_tasks", "Int64", "Tasks assigned to the user and not completed.", 0, None),
+        Feature("open_estimated_hours", "Float32", "Sum of the estimates of the user's open tasks.", 0.0, None),
+        Feature("hours_logged_7d", "Float32", "Hours the user logged in the last 7 days.", 0.0, None),
+        Feature("hours_logged_28d", "Float32", "Hours the user logged in the last 28 days.", 0.0, None),
+        Feature("completed_28d", "Int64", "Tasks the user completed in the last 28 days.", 0, None),
+        Feature("completed_90d", "Int64", "Tasks the user completed in the last 90 days.", 0, None),
+        _rate("on_time_rate_28d", "Share of the user's completions in 28 days that met the due date"),
+        _rate("on_time_rate_90d", "Share of the user's completions in 90 days that met the due date"),
+        Feature(
+            "avg_slip_ratio_90d",
+            "Float32",
+            "Mean of (hours from assignment to completion) / estimate over the user's completions in 90 days; "
+            "null without completions.",
+            0.0,
+            None,
+            nullable=True,
+        ),
+        Feature("reassignments_90d", "Int64", "Tasks taken away from the user in the last 90 days.", 0, None),
+    ),
+)
+
+TASK = View(
+    name="task_features",
+    join_keys=("task_id",),
+    description="What a task asks for and where it stands: priority, estimate, skills, age, due date, status.",
+    features=(
+        Feature("project_id", "String", "Project the task belongs to."),
+        Feature("priority", "Int64", "1 (low) to 4 (critical).", 1, 4),
+        Feature("estimated_hours", "Float32", "Estimate given at creation.", 0.0, None),
+        *(
+            Feature(f"requires_{name}", "Float32", f"Weight of {name} in what the task needs, 0 to 1.", 0.0, 1.0)
+            for name in SKILL_NAMES
+        ),
+        Feature("created_at_unix", "Int64", "Creation time, seconds since the epoch (UTC).", 0, None),
+        Feature("due_at_unix", "Int64", "Due time, seconds since the epoch (UTC).", 0, None),
+        Feature("age_hours", "Float32", "Hours since creation, as of the row.", 0.0, None),
+        Feature("due_in_hours", "Float32", "Hours until due, as of the row (negative when overdue)."),
+        Feature("has_parent", "Int64", "1 when the task is a subtask.", 0, 1),
+        Feature("has_dependency", "Int64", "1 when the task depends on another task.", 0, 1),
+        Feature("dependency_open", "Int64", "1 when the task it depends on is not done yet.", 0, 1),
+        Feature(
+            "status",
+            "String",
+            "Workflow status ('unknown' before the first status event in the lookback).",
+            values=("todo", "in_progress", "blocked", "in_review", "done", "unknown"),
+        ),
+        Feature("is_assigned", "Int64", "1 when someone is assigned.", 0, 1),
+        Feature("hours_logged", "Float32", "Hours logged on the task so far.", 0.0, None),
+        Feature("times_reopened", "Int64", "How often the task was reopened.", 0, None),
+        Feature("times_reassigned", "Int64", "How often the task moved to another assignee.", 0, None),
+    ),
+)
+
+PROJECT = View(
+    name="project_features",
+    join_keys=("project_id",),
+    description="How a project is going: size, velocity, open and overdue work, risk proxies (hourly).",
+    cadence="hourly",
+    features=(
+        Feature("project_team_id", "String", "Team that owns the project."),
+        Feature("project_priority", "Int64", "1 (low) to 4 (critical).", 1, 4),
+        Feature("project_deadline_in_days", "Float32", "Days until the project deadline (negative when past)."),
+        Feature("project_size_tasks", "Int64", "Tasks created in the project so far.", 0, None),
+        Feature("project_open_tasks", "Int64", "Tasks not completed.", 0, None),
+        Feature("project_overdue_open_tasks", "Int64", "Open tasks past their due time.", 0, None),
+        Feature("project_blocked_tasks", "Int64", "Open tasks in status 'blocked'.", 0, None),
+        Feature("project_open_estimated_hours", "Float32", "Sum of the estimates of open tasks.", 0.0, None),
+        Feature("project_velocity_7d", "Float32", "Tasks completed per day over the last 7 days.", 0.0, None),
+        _rate("project_on_time_rate_28d", "Share of the project's completions in 28 days that met the due date"),
+        Feature("project_overdue_ratio", "Float32", "project_overdue_open_tasks / max(project_open_tasks, 1): a risk proxy.", 0.0, 1.0),
+        Feature("project_reopen_rate_28d", "Float32", "Reopens / completions in 28 days, capped at 1: a risk proxy.", 0.0, 1.0),
+    ),
+)
+
+ASSIGNMENTS = View(
+    name="historical_task_assignments",
+    join_keys=("task_id", "user_id"),
+    description=(
+        "The outcome of each (task, assignee) assignment, timestamped when the outcome is known "
+        "(completion or reassignment): the label source of both models."
+    ),
+    features=(
+        Feature("assigned_at_unix", "Int64", "When the assignment started, seconds since the epoch (UTC).", 0, None),
+        Feature("completed", "Int64", "1 when this assignee completed the task.", 0, 1),
+        Feature("completed_on_time", "Int64", "1 when completed by the due time.", 0, 1),
+        Feature(
+            "duration_hours",
+            "Float32",
+            "Hours from assignment to completion; null when reassigned first.",
+            0.0,
+            None,
+            nullable=True,
+        ),
+        Feature("reassigned", "Int64", "1 when the task moved to someone else before completion.", 0, 1),
+        Feature(
+            "slip_ratio", "Float32", "duration_hours / estimated_hours; null when reassigned.", 0.0, None, nullable=True
+        ),
+    ),
+)
+
+VIEWS: dict[str, View] = {v.name: v for v in (USER_PROFILE, USER_ACTIVITY, TASK, PROJECT, ASSIGNMENTS)}
+
+# Online features an assignment or duration request reads: the feature services' contents, by view.
+# The on-demand views (``task_urgency_features``, ``user_capacity_features``) are defined in the repo.
+REQUEST_TIME_FIELD = "request_time_unix"

@@ -1,0 +1,220 @@
+"""Point-in-time-correct training sets, built by Feast's ``get_historical_features`` from entity dataframes.
+
+Two shapes, one row per entity:
+
+* ``ranking``: one row per (assignment decision, eligible candidate). A decision is a
+  ``task_assigned`` event at time ``a``; the eligible candidates are the members of the task's
+  team (the project's team) who had joined and not left at ``a``, minus the team's managers
+  (users who had assigned a task before ``a``). The chosen assignee is always included.
+* ``duration``: one row per assignment that ran to completion (task, assignee, ``a``).
+
+Every row is looked up *just before* the decision: ``event_timestamp = a - DECISION_LEAD``, so the
+assignment event itself (which moves the chosen user's workload and the task's status) never
+leaks into its own features. ``request_time_unix`` carries the same instant for the on-demand
+views. Outcomes come from ``historical_task_assignments`` (timestamped when they became known,
+so they are labels here, never features).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from maestro_ml import lake
+from maestro_ml.features.compute import TS_DTYPE, _to_frame, _utc
+from maestro_ml.features.offline import read_view
+from maestro_ml.features.schema import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
+from maestro_ml.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["ranking", "duration"]
+FEATURE_SERVICES: dict[str, str] = {"ranking": "task_assignment_v1", "duration": "task_duration_v1"}
+DECISION_LEAD = pd.Timedelta(milliseconds=1)
+ENTITY_COLUMNS = ["decision_id", "task_id", "user_id", "project_id", "assigned_at", TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
+CHUNK_ROWS = 100_000
+OUTCOME_COLUMNS = ["completed", "completed_on_time", "duration_hours", "reassigned", "slip_ratio"]
+
+
+def _decisions(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assignment events in ``[start, end)`` with their task's project and team, and each manager's first decision."""
+    cols = ["event_id", "occurred_at", "actor_id", "task_id", "assignee_id"]
+    history = _to_frame(
+        lake.read_events(lake_uri, "task_assigned", (start - pd.Timedelta(LOOKBACK)).to_pydatetime(),
+                         end.to_pydatetime(), columns=cols)
+    )
+    managers = history.groupby("actor_id", as_index=False)["occurred_at"].min().rename(
+        columns={"actor_id": "user_id", "occurred_at": "manager_since"}
+    )
+    decisions = history[(history["occurred_at"] >= start) & (history["occurred_at"] < end)]
+    tasks = _to_frame(lake.read_state(lake_uri, "tasks").select(["task_id", "project_id"]))
+    projects = _to_frame(lake.read_state(lake_uri, "projects").select(["project_id", "team_id"]))
+    decisions = decisions.merge(tasks, on="task_id", how="inner").merge(projects, on="project_id", how="inner")
+    decisions = decisions.sort_values(["occurred_at", "event_id"], kind="mergesort").reset_index(drop=True)
+    decisions["decision_id"] = decisions["event_id"]
+    return decisions, managers
+
+
+def _finish_entities(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.rename(columns={"occurred_at": "assigned_at"})
+    frame["assigned_at"] = frame["assigned_at"].astype(TS_DTYPE)
+    frame[TIMESTAMP_COLUMN] = frame["assigned_at"] - DECISION_LEAD
+    frame[REQUEST_TIME_FIELD] = (frame[TIMESTAMP_COLUMN].astype("int64") // 1_000_000_000).astype("int64")
+    return frame
+
+
+def ranking_entities(
+    lake_uri: str,
+    start: datetime | str,
+    end: datetime | str,
+    *,
+    max_candidates: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per (decision, eligible candidate) for the decisions in ``[start, end)``; ``chosen`` marks the pick.
+
+    With ``max_candidates``, a decision with more candidates keeps the chosen one plus a seeded sample.
+    """
+    lo, hi = _utc(start), _utc(end)
+    decisions, managers = _decisions(lake_uri, lo, hi)
+    users = _to_frame(lake.read_state(lake_uri, "users").select(["user_id", "team_id", "joined_at", "left_at"]))
+    pairs = decisions[["decision_id", "task_id", "project_id", "team_id", "occurred_at", "assignee_id"]].merge(
+        users, on="team_id", how="inner"
+    )
+    pairs = pairs.merge(managers, on="user_id", how="left")
+    eligible = pairs["joined_at"].notna() & (pairs["joined_at"] <= pairs["occurred_at"])
+    eligible &= pairs["left_at"].isna() | (pairs["left_at"] > pairs["occurred_at"])
+    eligible &= pairs["manager_since"].isna() | (pairs["manager_since"] >= pairs["occurred_at"])
+    pairs = pairs[eligible | (pairs["user_id"] == pairs["assignee_id"])]
+    chosen = decisions[["decision_id", "task_id", "project_id", "occurred_at", "assignee_id"]].assign(
+        user_id=decisions["assignee_id"]
+    )
+    frame = pd.concat([pairs[chosen.columns], chosen], ignore_index=True).drop_duplicates(["decision_id", "user_id"])
+    frame["chosen"] = (frame["user_id"] == frame["assignee_id"]).astype("int64")
+    if max_candidates is not None:
+        rng = np.random.default_rng(seed)
+        frame = frame.assign(_r=rng.random(len(frame)))
+        frame["_r"] = frame["_r"].where(frame["chosen"] == 0, -1.0)  # the chosen one sorts first, always kept
+        frame = frame.sort_values(["decision_id", "_r"], kind="mergesort")
+        frame = frame[frame.groupby("decision_id").cumcount() < max_candidates].drop(columns="_r")
+    frame = frame.sort_values(["occurred_at", "decision_id", "user_id"], kind="mergesort").reset_index(drop=True)
+    return _finish_entities(frame)[[*ENTITY_COLUMNS, "chosen"]]
+
+
+def duration_entities(lake_uri: str, features_uri: str, start: datetime | str, end: datetime | str) -> pd.DataFrame:
+    """One row per assignment started in ``[start, end)`` that was completed by that assignee."""
+    lo, hi = _utc(start), _utc(end)
+    decisions, _ = _decisions(lake_uri, lo, hi)
+    outcomes = read_view(features_uri, ASSIGNMENTS.name, start=lo.to_pydatetime())
+    done = outcomes[outcomes["completed"] == 1][["task_id", "user_id", "assigned_at_unix"]]
+    decisions = decisions.assign(
+        user_id=decisions["assignee_id"],
+        assigned_at_unix=decisions["occurred_at"].astype("int64") // 1_000_000_000,
+    )
+    frame = decisions.merge(done, on=["task_id", "user_id", "assigned_at_unix"], how="inner")
+    frame = frame.drop_duplicates(["decision_id"]).sort_values(["occurred_at", "decision_id"], kind="mergesort")
+    return _finish_entities(frame.reset_index(drop=True))[ENTITY_COLUMNS]
+
+
+def attach_outcomes(entities: pd.DataFrame, features_uri: str) -> pd.DataFrame:
+    """Add the observed outcome of each row's (task, user, assignment) as ``outcome_*`` columns (NaN when none)."""
+    outcomes = read_view(features_uri, ASSIGNMENTS.name)
+    outcomes = outcomes.drop_duplicates(["task_id", "user_id", "assigned_at_unix"], keep="last")
+    keyed = entities.assign(assigned_at_unix=entities["assigned_at"].astype("int64") // 1_000_000_000)
+    merged = keyed.merge(
+        outcomes[["task_id", "user_id", "assigned_at_unix", *OUTCOME_COLUMNS]].rename(
+            columns={c: f"outcome_{c}" for c in OUTCOME_COLUMNS}
+        ),
+        on=["task_id", "user_id", "assigned_at_unix"],
+        how="left",
+    )
+    return merged.drop(columns="assigned_at_unix")
+
+
+def _chunks(entities: pd.DataFrame, chunk_rows: int) -> list[pd.DataFrame]:
+    """Time-ordered slices of about ``chunk_rows`` rows that never split a decision."""
+    sizes = entities.groupby("decision_id", sort=False).size()
+    bucket = (sizes.cumsum() - 1) // max(chunk_rows, 1)
+    labels = entities["decision_id"].map(bucket)
+    return [part.reset_index(drop=True) for _, part in entities.groupby(labels, sort=True)]
+
+
+def _historical(store: FeatureStore, service: Any, entities: pd.DataFrame) -> pd.DataFrame:
+    import dask
+
+    # Arrow-backed ids: dask fingerprints object columns string by string, Arrow ones by buffer.
+    entities = entities.astype({c: "string[pyarrow]" for c in ("decision_id", "task_id", "user_id", "project_id")})
+    # One thread: the join is pandas work under the GIL, and on two cores threads only add contention.
+    with dask.config.set(scheduler="synchronous"):
+        frame = store.get_historical_features(entity_df=entities, features=service).to_df()
+    return frame.astype({c: object for c in ("decision_id", "task_id", "user_id", "project_id")})
+
+
+def training_set(
+    kind: Kind,
+    start: datetime | str,
+    end: datetime | str,
+    *,
+    store: FeatureStore | None = None,
+    settings: Settings | None = None,
+    feature_service: str | None = None,
+    max_rows: int | None = None,
+    max_candidates: int | None = None,
+    seed: int = 0,
+    chunk_rows: int = CHUNK_ROWS,
+) -> pd.DataFrame:
+    """A point-in-time-correct training set of ``kind`` for the decisions in ``[start, end)``.
+
+    Columns: the entity columns (``decision_id, task_id, user_id, project_id, assigned_at,
+    event_timestamp, request_time_unix``; ``chosen`` for ranking), the feature service's features
+    (names are unique across views) and ``outcome_*`` labels. ``max_rows`` keeps the
+    earliest whole decisions that fit (a ranking group is never cut). Entities go to Feast in
+    time-ordered chunks of about ``chunk_rows`` (whole decisions), so memory stays bounded: the file
+    offline store only reads the feature rows inside each chunk's time range plus the TTL.
+    """
+    from maestro_ml.feature_store import get_store
+
+    settings = settings or get_settings()
+    store = store or get_store(settings)
+    started = time.perf_counter()
+    if kind == "ranking":
+        entities = ranking_entities(settings.lake_uri, start, end, max_candidates=max_candidates, seed=seed)
+    elif kind == "duration":
+        entities = duration_entities(settings.lake_uri, settings.features_uri, start, end)
+    else:
+        raise ValueError(f"unknown training-set kind {kind!r}; expected 'ranking' or 'duration'")
+    if max_rows is not None and len(entities) > max_rows:
+        sizes = entities.groupby("decision_id", sort=False).size()
+        keep = sizes.index[(sizes.cumsum() <= max_rows) | (np.arange(len(sizes)) == 0)]
+        entities = entities[entities["decision_id"].isin(set(keep))].reset_index(drop=True)
+    entities = attach_outcomes(entities, settings.features_uri)
+    if entities.empty:
+        raise ValueError(f"no {kind} decisions in [{start}, {end}): nothing to build a training set from")
+    service = store.get_feature_service(feature_service or FEATURE_SERVICES[kind])
+    parts = [
+        _historical(store, service, chunk)
+        for chunk in _chunks(entities, chunk_rows)
+    ]
+    frame = pd.concat(parts, ignore_index=True)
+    order = {name: i for i, name in enumerate(entities.columns)}
+    frame = frame.sort_values(["assigned_at", "decision_id", "user_id"], kind="mergesort").reset_index(drop=True)
+    log.info(
+        "training set %s [%s, %s): %d rows x %d columns in %.1f s",
+        kind, start, end, len(frame), frame.shape[1], time.perf_counter() - started,
+    )
+    first = sorted([c for c in frame.columns if c in order], key=order.__getitem__)
+    return frame[first + [c for c in frame.columns if c not in order]]
+
+
+def describe(frame: pd.DataFrame) -> dict[str, Any]:
+    """A few figures of a training set, for logs and manifests."""
+    groups = frame["decision_id"].nunique() if "decision_id" in frame else 0
+    return {"rows": len(frame), "groups": int(groups), "columns": frame.shape[1]}

@@ -1,0 +1,213 @@
+"""Feast for real, on both environments: embedded (SQLite online, file registry) and server-backed
+(Redis online on 127.0.0.1:6379, SQL registry on the local PostgreSQL), each with its own throwaway
+project name, registry database and keys, removed afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from maestro_ml.features import offline, pipeline
+from maestro_ml.features.materialize import materialize_all
+from maestro_ml.features.schema import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
+from maestro_ml.features.training_sets import training_set
+from maestro_ml.settings import get_settings
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = START + timedelta(days=2)  # the tiny preset simulates two days
+WINDOW = {"start": START.isoformat(), "end": END.isoformat()}
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def _redis_keys(project: str) -> list[bytes]:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    return list(client.scan_iter(match=f"*{project}"))
+
+
+def _server_reachable() -> str | None:
+    try:
+        import psycopg
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
+        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
+    except Exception as exc:
+        return f"Redis/PostgreSQL not reachable: {exc}"
+    return None
+
+
+def _pg(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="module")
+def built(tiny_home: Path) -> dict[str, Any]:
+    return pipeline.build_features(START, END)
+
+
+@pytest.fixture(scope="module", params=["local", "server"])
+def store(request: pytest.FixtureRequest, built: dict[str, Any], tiny_home: Path) -> Iterator[Any]:
+    from maestro_ml.feature_store import apply_if_changed, get_store
+
+    project = f"maestro_test_{uuid.uuid4().hex[:8]}"
+    database = f"{project}_registry"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAESTRO_FEAST_PROJECT", project)
+        if request.param == "server":
+            reason = _server_reachable()
+            if reason:
+                pytest.skip(reason)
+            _pg(f'CREATE DATABASE "{database}"')
+            patch.setenv("MAESTRO_FEAST_ENV", "server")
+            patch.setenv("MAESTRO_FEAST_REGISTRY_SQL_URI", f"{PG}/{database}")
+        else:
+            patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_home / project / "registry.db"))
+            patch.setenv("MAESTRO_FEAST_ONLINE_PATH", str(tiny_home / project / "online.db"))
+        get_settings.cache_clear()
+        try:
+            assert apply_if_changed() is True
+            assert apply_if_changed() is False  # unchanged definitions: no second apply
+            materialize_all(WINDOW)
+            feature_store = get_store()
+            yield feature_store
+            feature_store.teardown()
+            if request.param == "server":
+                assert _redis_keys(project) == []
+        finally:
+            if request.param == "server":
+                _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            get_settings.cache_clear()
+
+
+def _live_entities(n: int = 12) -> pd.DataFrame:
+    """(task, user, project) triples whose rows are all inside their TTL at END: tasks open at the end."""
+    settings = get_settings()
+    tasks = offline.read_view(settings.features_uri, "task_features")
+    users = offline.read_view(settings.features_uri, "user_profile_features")
+    recent = END - timedelta(hours=20)
+    tasks = tasks[tasks[TIMESTAMP_COLUMN] >= recent].drop_duplicates("task_id", keep="last")
+    # Profiles change rarely (join, leave, the daily refresh): anything inside the 2-day TTL.
+    users = users[(users[TIMESTAMP_COLUMN] >= END - timedelta(hours=36)) & (users["is_active"] == 1)]
+    users = users.drop_duplicates("user_id")
+    n = min(n, len(tasks), len(users))
+    assert n >= 5, "the tiny lake should have open tasks and active users at its end"
+    return pd.DataFrame(
+        {
+            "task_id": tasks["task_id"].to_numpy()[:n],
+            "project_id": tasks["project_id"].to_numpy()[:n],
+            "user_id": users["user_id"].to_numpy()[:n],
+        }
+    )
+
+
+def _online(store: Any, entities: pd.DataFrame, at: datetime) -> pd.DataFrame:
+    rows = entities.assign(**{REQUEST_TIME_FIELD: int(at.timestamp())}).to_dict("records")
+    service = store.get_feature_service("task_assignment_v1")
+    result = store.get_online_features(features=service, entity_rows=rows).to_df()
+    return result.sort_values(["task_id", "user_id"]).reset_index(drop=True)
+
+
+def _offline(store: Any, entities: pd.DataFrame, at: datetime) -> pd.DataFrame:
+    frame = entities.assign(**{TIMESTAMP_COLUMN: pd.Timestamp(at), REQUEST_TIME_FIELD: int(at.timestamp())})
+    service = store.get_feature_service("task_assignment_v1")
+    result = store.get_historical_features(entity_df=frame, features=service).to_df()
+    return result.sort_values(["task_id", "user_id"]).reset_index(drop=True)
+
+
+def _feature_columns(frame: pd.DataFrame) -> list[str]:
+    return sorted(c for c in frame.columns if c not in {"task_id", "user_id", "project_id", REQUEST_TIME_FIELD,
+                                                       TIMESTAMP_COLUMN})
+
+
+def _assert_same_values(left: pd.DataFrame, right: pd.DataFrame, columns: list[str]) -> None:
+    for column in columns:
+        a, b = left[column].to_numpy(), right[column].to_numpy()
+        if np.issubdtype(np.asarray(a).dtype, np.number) or np.issubdtype(np.asarray(b).dtype, np.number):
+            a = pd.to_numeric(pd.Series(a), errors="coerce").astype("float64").to_numpy()
+            b = pd.to_numeric(pd.Series(b), errors="coerce").astype("float64").to_numpy()
+            assert np.array_equal(a, b, equal_nan=True), column
+        else:
+            assert [None if pd.isna(x) else x for x in a] == [None if pd.isna(x) else x for x in b], column
+
+
+def test_online_vector_equals_offline_vector_at_the_same_timestamp(store: Any) -> None:
+    entities = _live_entities()
+    at = END - timedelta(microseconds=1)
+    online = _online(store, entities, at)
+    historical = _offline(store, entities, at)
+    columns = _feature_columns(online)
+    # Every feature of the service, the on-demand ones included.
+    assert {"urgency_ratio", "skill_match", "free_capacity_hours", "project_open_tasks"} <= set(columns)
+    assert len(columns) >= 40 and set(columns) <= set(historical.columns)
+    assert online[columns].notna().to_numpy().mean() > 0.95  # real values, not a comparison of empties
+    _assert_same_values(online, historical, columns)
+
+
+def test_materializing_the_same_window_again_changes_nothing(store: Any) -> None:
+    entities = _live_entities()
+    before = _online(store, entities, END)
+    materialize_all(WINDOW)
+    _assert_same_values(before, _online(store, entities, END), _feature_columns(before))
+
+
+def test_a_newer_feature_value_after_the_event_time_is_never_used(store: Any) -> None:
+    settings = get_settings()
+    activity = offline.read_view(settings.features_uri, "user_activity_features")
+    activity = activity[activity[TIMESTAMP_COLUMN] >= START + timedelta(hours=30)]
+    # A user whose open_tasks changes between two consecutive rows.
+    changed = activity.groupby("user_id")["open_tasks"].diff().fillna(0) != 0
+    row = activity[changed].iloc[0]
+    previous = activity[(activity["user_id"] == row["user_id"]) & (activity[TIMESTAMP_COLUMN] < row[TIMESTAMP_COLUMN])]
+    previous = previous.iloc[-1]
+    assert previous["open_tasks"] != row["open_tasks"]
+    just_before = row[TIMESTAMP_COLUMN] - pd.Timedelta(microseconds=1)
+    entities = pd.DataFrame(
+        {"user_id": [row["user_id"]] * 2, TIMESTAMP_COLUMN: [just_before, row[TIMESTAMP_COLUMN]]}
+    )
+    result = store.get_historical_features(
+        entity_df=entities, features=["user_activity_features:open_tasks"]
+    ).to_df().sort_values(TIMESTAMP_COLUMN)
+    assert result["open_tasks"].tolist() == [previous["open_tasks"], row["open_tasks"]]
+
+
+def test_training_sets_match_an_independent_point_in_time_join(store: Any) -> None:
+    settings = get_settings()
+    day = START + timedelta(days=1)
+    ranking = training_set("ranking", day, day + timedelta(days=1), store=store)
+    duration = training_set("duration", day, day + timedelta(days=1), store=store)
+    assert len(ranking) > 100 and ranking["decision_id"].nunique() > 10
+    assert ranking.groupby("decision_id")["chosen"].sum().eq(1).all()
+    assert len(duration) > 10 and duration["outcome_duration_hours"].notna().all()
+    assert (ranking[TIMESTAMP_COLUMN] < ranking["assigned_at"]).all()
+    for frame in (ranking, duration):
+        for view, key, column in (
+            ("user_activity_features", "user_id", "open_estimated_hours"),
+            ("user_profile_features", "user_id", "tenure_days"),
+            ("task_features", "task_id", "hours_logged"),
+            ("project_features", "project_id", "project_open_tasks"),
+        ):
+            rows = offline.read_view(settings.features_uri, view).sort_values(TIMESTAMP_COLUMN)
+            rows = rows.rename(columns={TIMESTAMP_COLUMN: "_row_ts"})
+            probe = frame[[key, TIMESTAMP_COLUMN]].reset_index().sort_values(TIMESTAMP_COLUMN)
+            oracle = pd.merge_asof(
+                probe, rows[[key, "_row_ts", column]], left_on=TIMESTAMP_COLUMN, right_on="_row_ts", by=key
+            )
+            # Feast drops values older than the view's TTL.
+            stale = oracle[TIMESTAMP_COLUMN] - oracle["_row_ts"] > VIEWS[view].ttl
+            oracle.loc[stale, column] = np.nan
+            oracle = oracle.set_index("index").sort_index()
+            got = frame[column].astype("float64").to_numpy()
+            assert np.array_equal(got, oracle[column].astype("float64").to_numpy(), equal_nan=True), (view, column)
+            assert (oracle["_row_ts"].dropna() <= oracle.loc[oracle["_row_ts"].notna(), TIMESTAMP_COLUMN]).all()
