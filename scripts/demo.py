@@ -78,7 +78,7 @@ def main() -> int:
     from maestro_ml import feature_store
     from maestro_ml.demo_summary import pipeline_summary
 
-    say("1/3 applying the Feast repo")
+    say("1/5 applying the Feast repo")
     feature_store.apply_if_changed(settings)
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"), safe_mode=False)
     if bag.import_errors:
@@ -89,7 +89,7 @@ def main() -> int:
     conf = {"preset": args.preset, "start": start.isoformat().replace("+00:00", "Z"), "seed": args.seed}
     if args.days:
         conf["days"] = args.days
-    say(f"2/3 simulate_activity: preset={args.preset} from {conf['start']}")
+    say(f"2/5 simulate_activity: preset={args.preset} from {conf['start']}")
     _, seconds = run(bag.dags["simulate_activity"], "simulation", run_conf=conf)
     simulated = storage.read_json(join_uri(settings.truth_uri, "summary.json"))
     window_end = parse_utc_hour(simulated["window_end"])
@@ -97,13 +97,22 @@ def main() -> int:
     say(f"    {simulated['events_written']:,} events in {seconds:.1f}s")
 
     ingest = bag.dags["ingest_events"]
-    say(f"3/3 ingest_events: {hours} hourly runs")
+    say(f"3/5 ingest_events: {hours} hourly runs")
     started = time.monotonic()
     for i in range(hours):
         hour = start + timedelta(hours=i)
         run(ingest, hour.isoformat(), run_conf={"partition": hour.strftime("%Y-%m-%dT%H")})
         if (i + 1) % 24 == 0 or i + 1 == hours:
             say(f"    {i + 1}/{hours} hours ({time.monotonic() - started:.0f}s)")
+
+    # One manual run over the whole window: the same tasks the Asset-triggered hourly runs execute.
+    window = {"start": start.strftime("%Y-%m-%d"), "end": (window_end + timedelta(days=1)).strftime("%Y-%m-%d")}
+    say(f"4/5 build_features: {window['start']} .. {window['end']}")
+    _, seconds = run(bag.dags["build_features"], "features", run_conf=window)
+    say(f"    built and validated in {seconds:.0f}s")
+    say("5/5 materialize_features")
+    _, seconds = run(bag.dags["materialize_features"], "online store", run_conf=window)
+    say(f"    materialized in {seconds:.0f}s")
 
     say("")
     say(pipeline_summary(settings, start, start + timedelta(hours=hours)))

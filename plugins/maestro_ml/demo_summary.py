@@ -27,6 +27,35 @@ def ingestion_totals(settings: Settings, start: datetime, end: datetime) -> dict
     }
 
 
+def _feature_rows(settings: Settings) -> str:
+    from maestro_ml.features.offline import read_view
+    from maestro_ml.features.schema import VIEWS
+
+    counts = {name: len(read_view(settings.features_uri, name)) for name in VIEWS}
+    return ", ".join(f"{name} {n:,}" for name, n in counts.items()) if any(counts.values()) else "none built"
+
+
+def _online_rows(settings: Settings) -> str:
+    """Entities the online store holds per view, read back through Feast (not from the run's own counters)."""
+    from maestro_ml.feature_store import get_store
+    from maestro_ml.features.offline import read_view
+    from maestro_ml.features.schema import VIEWS
+
+    store = get_store(settings)
+    found = {}
+    for name, view in VIEWS.items():
+        if name == "historical_task_assignments":
+            continue
+        key = view.join_keys[0]
+        ids = read_view(settings.features_uri, name)[key].drop_duplicates().tolist()
+        if not ids:
+            continue
+        feature = f"{name}:{view.features[0].name}"
+        result = store.get_online_features(features=[feature], entity_rows=[{key: i} for i in ids]).to_dict()
+        found[name] = sum(v is not None for v in result[view.features[0].name])
+    return ", ".join(f"{name} {n:,} entities" for name, n in found.items()) or "empty"
+
+
 def pipeline_summary(settings: Settings, start: datetime, end: datetime) -> str:
     totals = ingestion_totals(settings, start, end)
     state = {name: read_state(settings.lake_uri, name).num_rows for name in STATE_TABLES}
@@ -40,7 +69,8 @@ def pipeline_summary(settings: Settings, start: datetime, end: datetime) -> str:
         f"  quarantined           {totals['rows_quarantined']:,} ({reasons})",
         f"  validation warnings   {totals['warnings']:,} (in the hour manifests; Data Docs under {settings.reports_uri})",
         "  state tables          " + ", ".join(f"{k} {v:,}" for k, v in state.items()),
-        "  features materialized not built yet: build_features / materialize_features land with issue 4",
+        "  offline features      " + _feature_rows(settings),
+        "  online store          " + _online_rows(settings),
         "  models trained        none yet: training lands with issue 5",
         "  champion              none yet",
     ]
