@@ -28,13 +28,13 @@ def feature_store_yaml(settings: Settings | None = None) -> Path:
 def export_feast_env(settings: Settings | None = None) -> dict[str, str]:
     """Put the settings Feast's YAML refers to into the environment (Feast expands ``${VAR}`` in it)."""
     settings = settings or get_settings()
+    # Names of their own, never the ones settings read: exporting must not pin this process's settings.
     values = {
-        "MAESTRO_FEAST_REGISTRY_PATH": settings.feast_registry_path,
-        "MAESTRO_FEAST_ONLINE_PATH": settings.feast_online_path,
-        "MAESTRO_FEAST_REGISTRY_SQL_URI": settings.feast_registry_sql_uri,
-        "MAESTRO_REDIS_CONNECTION": settings.redis_connection_string,
-        "MAESTRO_FEAST_PROJECT": settings.feast_project,
-        "MAESTRO_FEATURES_URI": settings.features_uri,
+        "FEAST_YAML_REGISTRY_PATH": settings.feast_registry_path,
+        "FEAST_YAML_ONLINE_PATH": settings.feast_online_path,
+        "FEAST_YAML_REGISTRY_SQL_URI": settings.feast_registry_sql_uri,
+        "FEAST_YAML_REDIS_CONNECTION": settings.redis_connection_string,
+        "FEAST_YAML_PROJECT": settings.feast_project,
     }
     os.environ.update(values)
     for path in (settings.feast_registry_path, settings.feast_online_path):
