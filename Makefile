@@ -35,7 +35,7 @@ test: venv ## Run the whole test suite
 lint: venv ## ruff, mypy and the import contracts
 	$(BIN)/ruff check .
 	$(BIN)/mypy plugins/maestro_ml
-	$(BIN)/lint-imports
+	PYTHONPATH=plugins $(BIN)/lint-imports
 
 clean: ## Remove local state (.maestro) but keep .venv
 	rm -rf .maestro
