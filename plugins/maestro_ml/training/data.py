@@ -1,0 +1,104 @@
+"""Training data as the training entrypoint sees it: Parquet sets written by the DAG, local or ``s3://``.
+
+The sets come from ``maestro_ml.features.training_sets`` (one row per decision and candidate, or per
+completed assignment). Everything here is deterministic: rows are ordered by decision time and
+id, groups are contiguous, and the feature list is the sorted numeric columns that are neither
+identifiers nor labels, so the same files always give the same matrices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from maestro_ml import storage
+
+GROUP_COLUMN = "decision_id"
+TIME_COLUMN = "assigned_at"
+ID_COLUMNS = frozenset(
+    {"decision_id", "task_id", "user_id", "project_id", "assigned_at", "event_timestamp", "request_time_unix", "chosen"}
+)
+LABEL_PREFIX = "outcome_"
+# Identifiers that happen to be numbers, or features that are constant at decision time by construction.
+EXCLUDED_FEATURES = frozenset({"is_assigned", "is_active"})
+
+
+def read_frame(uri: str, max_rows: int | None = None) -> pd.DataFrame:
+    """A training set from a Parquet file or directory; ``max_rows`` keeps the earliest whole groups."""
+    fs, path = storage.filesystem(uri)
+    table = pq.read_table(path, filesystem=fs)
+    frame = table.to_pandas()
+    sort = [c for c in (TIME_COLUMN, GROUP_COLUMN, "user_id") if c in frame.columns]
+    frame = frame.sort_values(sort, kind="mergesort").reset_index(drop=True)
+    if max_rows is not None and len(frame) > max_rows:
+        if GROUP_COLUMN in frame.columns:
+            sizes = frame.groupby(GROUP_COLUMN, sort=False).size()
+            keep = sizes.index[(sizes.cumsum() <= max_rows) | (np.arange(len(sizes)) == 0)]
+            frame = frame[frame[GROUP_COLUMN].isin(set(keep))].reset_index(drop=True)
+        else:
+            frame = frame.iloc[:max_rows].reset_index(drop=True)
+    return frame
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model inputs: numeric columns that are not ids, labels or excluded, sorted by name."""
+    columns = []
+    for name in frame.columns:
+        if name in ID_COLUMNS or name in EXCLUDED_FEATURES or name.startswith(LABEL_PREFIX):
+            continue
+        if pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name]):
+            columns.append(name)
+    return sorted(columns)
+
+
+def digest(frame: pd.DataFrame) -> str:
+    """A content digest of a set (row order included): MLflow dataset lineage and checkpoint identity."""
+    hashed = pd.util.hash_pandas_object(frame, index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
+
+
+def group_sizes(frame: pd.DataFrame) -> np.ndarray:
+    """Rows per group in order; groups must be contiguous (``read_frame`` sorts them so)."""
+    codes = frame[GROUP_COLUMN].to_numpy()
+    boundaries = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(codes)]])
+    if len(set(codes[starts])) != len(starts):
+        raise ValueError("groups are not contiguous: sort the frame by decision time and id first")
+    return (ends - starts).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Median imputation and z-scoring with statistics of the training set only (no leakage from valid/test)."""
+
+    columns: tuple[str, ...]
+    medians: np.ndarray
+    means: np.ndarray
+    scales: np.ndarray
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, columns: list[str]) -> Standardizer:
+        values = frame[columns].to_numpy(dtype=np.float64)
+        medians = np.nan_to_num(np.nanmedian(values, axis=0), nan=0.0) if len(values) else np.zeros(len(columns))
+        filled = np.where(np.isnan(values), medians, values)
+        means = filled.mean(axis=0) if len(values) else np.zeros(len(columns))
+        scales = filled.std(axis=0) if len(values) else np.ones(len(columns))
+        return cls(tuple(columns), medians, means, np.where(scales > 1e-9, scales, 1.0))
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame[list(self.columns)].to_numpy(dtype=np.float64)
+        filled = np.where(np.isnan(values), self.medians, values)
+        return ((filled - self.means) / self.scales).astype(np.float32)
+
+    def to_dict(self) -> dict[str, list[float] | list[str]]:
+        return {
+            "columns": list(self.columns),
+            "medians": self.medians.tolist(),
+            "means": self.means.tolist(),
+            "scales": self.scales.tolist(),
+        }
