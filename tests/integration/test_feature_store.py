@@ -17,7 +17,7 @@ import pytest
 from maestro_ml.features import offline, pipeline
 from maestro_ml.features.materialize import materialize_all
 from maestro_ml.features.schema import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
-from maestro_ml.features.training_sets import training_set
+from maestro_ml.features.training_sets import duration_entities, ranking_entities, training_set
 from maestro_ml.settings import get_settings
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -187,6 +187,10 @@ def test_training_sets_match_an_independent_point_in_time_join(store: Any) -> No
     day = START + timedelta(days=1)
     ranking = training_set("ranking", day, day + timedelta(days=1), store=store)
     duration = training_set("duration", day, day + timedelta(days=1), store=store)
+    # Every entity row comes back, in its decision's order, even where two share keys and time.
+    assert len(ranking) == len(ranking_entities(settings.lake_uri, day, day + timedelta(days=1)))
+    assert len(duration) == len(duration_entities(settings.lake_uri, settings.features_uri, day,
+                                                  day + timedelta(days=1)))
     assert len(ranking) > 100 and ranking["decision_id"].nunique() > 10
     assert ranking.groupby("decision_id")["chosen"].sum().eq(1).all()
     assert len(duration) > 10 and duration["outcome_duration_hours"].notna().all()

@@ -150,14 +150,29 @@ def _chunks(entities: pd.DataFrame, chunk_rows: int) -> list[pd.DataFrame]:
 
 
 def _historical(store: FeatureStore, service: Any, entities: pd.DataFrame) -> pd.DataFrame:
+    """Feast's point-in-time join for these rows, every row kept.
+
+    Feast returns one row per distinct (join keys, timestamp): two decisions that share them (the
+    same task offered to the same user at the same instant) would silently come back as one. So
+    Feast gets the distinct lookups and the features are joined back onto every entity row.
+    """
     import dask
 
+    keys = ["task_id", "user_id", "project_id", TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
+    lookups = entities[keys].drop_duplicates().reset_index(drop=True)
     # Arrow-backed ids: dask fingerprints object columns string by string, Arrow ones by buffer.
-    entities = entities.astype({c: "string[pyarrow]" for c in ("decision_id", "task_id", "user_id", "project_id")})
+    lookups = lookups.astype({c: "string[pyarrow]" for c in ("task_id", "user_id", "project_id")})
     # One thread: the join is pandas work under the GIL, and on two cores threads only add contention.
     with dask.config.set(scheduler="synchronous"):
-        frame = store.get_historical_features(entity_df=entities, features=service).to_df()
-    return frame.astype({c: object for c in ("decision_id", "task_id", "user_id", "project_id")})
+        features = store.get_historical_features(entity_df=lookups, features=service).to_df()
+    features = features.astype({c: object for c in ("task_id", "user_id", "project_id")})
+    features[TIMESTAMP_COLUMN] = pd.to_datetime(features[TIMESTAMP_COLUMN], utc=True).astype(TS_DTYPE)
+    if len(features) != len(lookups):
+        raise RuntimeError(f"Feast returned {len(features)} rows for {len(lookups)} distinct lookups")
+    merged = entities.merge(features, on=keys, how="left", validate="many_to_one")
+    if len(merged) != len(entities):
+        raise RuntimeError("joining the features back changed the number of training rows")
+    return merged
 
 
 def training_set(
