@@ -391,6 +391,8 @@ def user_activity_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.Data
             logged[["user_id", "t"]],
             completions[["user_id", "t"]],
             reassigned[["user_id", "t"]],
+            # A row from the moment a user joins: a point-in-time lookup of a new user finds zeros, not nothing.
+            users[["user_id", "joined_at"]].rename(columns={"joined_at": "t"}),
             _live_users_at(users, _midnights(inputs.start, inputs.end)),
         ]
     )
@@ -467,12 +469,19 @@ def project_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.DataFrame)
 
     # A row at each hour start after an hour with project activity, plus the daily refresh.
     active = pd.DataFrame({"holder": tl["project_id"], "t": tl["t"].dt.floor("h") + HOUR})
-    created = pd.DataFrame({"holder": projects["project_id"], "t": projects["created_at"].dt.floor("h") + HOUR})
+    # Also a row at the creation instant: a task of a brand-new project finds its project.
+    created = pd.DataFrame(
+        {
+            "holder": pd.concat([projects["project_id"]] * 2, ignore_index=True),
+            "t": pd.concat([projects["created_at"], projects["created_at"].dt.floor("h") + HOUR], ignore_index=True),
+        }
+    )
     grid = projects[["project_id", "created_at"]].merge(
         pd.DataFrame({"t": _midnights(inputs.start, inputs.end)}), how="cross"
     )
     grid = grid[grid["created_at"] <= grid["t"]].rename(columns={"project_id": "holder"})[["holder", "t"]]
     q = _stack([active, created, grid])
+    q["holder"] = q["holder"].astype(object)  # an all-empty stack has no dtype to go by
     q = _in_window(q, inputs)
     q = q[q["holder"].isin(projects["project_id"])].drop_duplicates(["holder", "t"]).reset_index(drop=True)
     for frame in (open_d, blocked_d, overdue_d, sizes, done, reopens):

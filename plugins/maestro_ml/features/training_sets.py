@@ -149,6 +149,25 @@ def _chunks(entities: pd.DataFrame, chunk_rows: int) -> list[pd.DataFrame]:
     return [part.reset_index(drop=True) for _, part in entities.groupby(labels, sort=True)]
 
 
+def _feast_join(store: FeatureStore, service: Any, lookups: pd.DataFrame) -> pd.DataFrame:
+    import dask
+
+    # Arrow-backed ids: dask fingerprints object columns string by string, Arrow ones by buffer.
+    sent = lookups.astype({c: "string[pyarrow]" for c in ("task_id", "user_id", "project_id")})
+    # One thread: the join is pandas work under the GIL, and on two cores threads only add contention.
+    with dask.config.set(scheduler="synchronous"):
+        features = store.get_historical_features(entity_df=sent, features=service).to_df()
+    features = features.astype({c: object for c in ("task_id", "user_id", "project_id")})
+    features[TIMESTAMP_COLUMN] = pd.to_datetime(features[TIMESTAMP_COLUMN], utc=True).astype(TS_DTYPE)
+    if len(features) > len(lookups):
+        raise RuntimeError(f"Feast returned {len(features)} rows for {len(lookups)} distinct lookups")
+    if len(features) < len(lookups):
+        # Feast 0.67's file store drops an entity row when one of its views has no row inside the TTL
+        # (a left join would keep it with nulls). The rows are put back with nulls by the caller.
+        log.warning("Feast returned %d of %d lookups; the others get null features", len(features), len(lookups))
+    return features
+
+
 def _historical(store: FeatureStore, service: Any, entities: pd.DataFrame) -> pd.DataFrame:
     """Feast's point-in-time join for these rows, every row kept.
 
@@ -156,19 +175,25 @@ def _historical(store: FeatureStore, service: Any, entities: pd.DataFrame) -> pd
     same task offered to the same user at the same instant) would silently come back as one. So
     Feast gets the distinct lookups and the features are joined back onto every entity row.
     """
-    import dask
-
     keys = ["task_id", "user_id", "project_id", TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
     lookups = entities[keys].drop_duplicates().reset_index(drop=True)
-    # Arrow-backed ids: dask fingerprints object columns string by string, Arrow ones by buffer.
-    lookups = lookups.astype({c: "string[pyarrow]" for c in ("task_id", "user_id", "project_id")})
-    # One thread: the join is pandas work under the GIL, and on two cores threads only add contention.
-    with dask.config.set(scheduler="synchronous"):
-        features = store.get_historical_features(entity_df=lookups, features=service).to_df()
-    features = features.astype({c: object for c in ("task_id", "user_id", "project_id")})
-    features[TIMESTAMP_COLUMN] = pd.to_datetime(features[TIMESTAMP_COLUMN], utc=True).astype(TS_DTYPE)
-    if len(features) != len(lookups):
-        raise RuntimeError(f"Feast returned {len(features)} rows for {len(lookups)} distinct lookups")
+    # Feast 0.67's file store de-duplicates each view's join on (that view's join keys, timestamp), so
+    # lookups sharing a key and an instant (every candidate of one decision shares the task and the
+    # time) come back as one row. Each lookup at a shared instant is sent a few microseconds apart
+    # instead (still well inside DECISION_LEAD, so still before the decision): every sent timestamp
+    # is unique, nothing can collapse, and each answer maps back to exactly one lookup.
+    offsets = lookups.groupby(TIMESTAMP_COLUMN, sort=False).cumcount()
+    if len(offsets) and int(offsets.max()) >= DECISION_LEAD // pd.Timedelta(microseconds=1):
+        raise ValueError("more lookups share one instant than there are microseconds in DECISION_LEAD")
+    lookups["_sent_at"] = lookups[TIMESTAMP_COLUMN] + pd.to_timedelta(offsets.to_numpy(), unit="us")
+    sent = lookups.drop(columns=TIMESTAMP_COLUMN).rename(columns={"_sent_at": TIMESTAMP_COLUMN})
+    features = _feast_join(store, service, sent).rename(columns={TIMESTAMP_COLUMN: "_sent_at"})
+    features = lookups.merge(
+        features.drop(columns=[REQUEST_TIME_FIELD], errors="ignore"),
+        on=["task_id", "user_id", "project_id", "_sent_at"],
+        how="left",
+        validate="one_to_one",
+    ).drop(columns="_sent_at")
     merged = entities.merge(features, on=keys, how="left", validate="many_to_one")
     if len(merged) != len(entities):
         raise RuntimeError("joining the features back changed the number of training rows")
