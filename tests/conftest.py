@@ -123,6 +123,11 @@ def tiny_home(tiny_lake_sources: dict[str, Path], tmp_path_factory: pytest.TempP
     """This module's own copy of the dirty tiny lake, as MAESTRO_HOME for the module's tests."""
     home = tmp_path_factory.mktemp("tiny") / "maestro"
     shutil.copytree(tiny_lake_sources["dirty"], home)
+    from maestro_ml.settings import get_settings
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MAESTRO_HOME", str(home))
+        # Module fixtures run before the per-test cache reset: settings must follow the new home now.
+        get_settings.cache_clear()
         yield home
+    get_settings.cache_clear()

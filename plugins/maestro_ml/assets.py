@@ -15,3 +15,6 @@ LAKE_EVENTS = Asset(name="lake_events", uri="maestro://lake/events", group="inge
 OFFLINE_FEATURES = Asset(name="offline_features", uri="maestro://features/offline", group="features")
 # The latest feature values in the Feast online store, for scoring.
 ONLINE_FEATURES = Asset(name="online_features", uri="maestro://features/online", group="features")
+# Registered model versions (alias "challenger"), one Asset per model.
+TASK_ASSIGNMENT_MODEL = Asset(name="task_assignment_model", uri="maestro://models/task_assignment", group="models")
+TASK_DURATION_MODEL = Asset(name="task_duration_model", uri="maestro://models/task_duration", group="models")

@@ -14,7 +14,7 @@ import maestro_ml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins")}
 # Only these modules may import Airflow: they exist for DAG files.
-AIRFLOW_MODULES = {"maestro_ml.assets", "maestro_ml.compute", "maestro_ml.dag_support"}
+AIRFLOW_MODULES = {"maestro_ml.assets", "maestro_ml.compute", "maestro_ml.dag_support", "maestro_ml.training_dag"}
 
 
 def _modules() -> list[str]:

@@ -319,3 +319,66 @@ def validate_features(
     batches.insert(0, context.Batch(suites.schema_suite("features.schema", expected), schema_frame, "features"))
     statistics: dict[str, Any] = {"rows": {name: len(t) for name, t in tables.items()}}
     return _outcome("features", run_name, settings, batches, statistics, started)
+
+
+def validate_training_sets(
+    frames: Mapping[str, pd.DataFrame],
+    kind: str,
+    *,
+    min_groups: int,
+    settings: Settings | None = None,
+    run_name: str,
+) -> ValidationOutcome:
+    """Training sets (split -> rows) before a model sees them: enough decisions, label balance, no null keys or labels.
+
+    Ranking: at least ``min_groups`` decisions per split, exactly one chosen candidate per decision
+    (a share of chosen rows in (0, 0.5]), ids set. Duration: ``min_groups`` completed assignments,
+    durations set and positive. Features may be null (new users, imputed by the trainer), but at
+    most 5% per column, except those the feature contract declares nullable.
+    """
+    import great_expectations.expectations as gxe
+
+    started = time.perf_counter()
+    settings = settings or get_settings()
+    from maestro_ml.validation import context, suites
+
+    batches: list[context.Batch] = []
+    ids = ["decision_id", "task_id", "user_id", "assigned_at"]
+    for split, frame in frames.items():
+        expectations: list[Any] = [suites.not_null(c) for c in ids]
+        expectations.append(
+            gxe.ExpectColumnUniqueValueCountToBeBetween(
+                column="decision_id", min_value=min_groups, severity=suites.CRITICAL,
+                meta=suites._meta("volume", "decision_id", f"at least {min_groups} decisions"),
+            )
+        )
+        if kind == "ranking":
+            expectations.append(
+                gxe.ExpectColumnMeanToBeBetween(
+                    column="chosen", min_value=1e-6, max_value=0.5, severity=suites.CRITICAL,
+                    meta=suites._meta("label_balance", "chosen", "some but at most half of the rows are chosen"),
+                )
+            )
+        else:
+            expectations.append(suites.not_null("outcome_duration_hours"))
+            expectations.append(
+                suites.between("outcome_duration_hours", 0, None, strict_min=True, rule="durations are positive")
+            )
+        from maestro_ml.features.schema import VIEWS
+
+        nullable = {f.name for view in VIEWS.values() for f in view.features if f.nullable}
+        numeric = [c for c in frame.columns if c not in ids and pd.api.types.is_numeric_dtype(frame[c])
+                   and not c.startswith("outcome_") and c not in nullable]
+        for column in numeric:
+            expectations.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=column, mostly=0.95, severity=suites.CRITICAL,
+                    meta=suites._meta("not_null", column, f"{column} is set on at least 95% of rows"),
+                )
+            )
+        import great_expectations as gx
+
+        suite = gx.ExpectationSuite(name=f"training.{kind}.{split}", expectations=expectations)
+        batches.append(context.Batch(suite, frame.reset_index(drop=True), "features", ("decision_id", "user_id")))
+    statistics: dict[str, Any] = {"rows": {split: len(f) for split, f in frames.items()}}
+    return _outcome("training_sets", run_name, settings, batches, statistics, started)

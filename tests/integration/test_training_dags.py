@@ -1,0 +1,40 @@
+"""train_task_assignment and train_task_duration through real Airflow (dag.test) on the tiny lake, local compute."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from maestro_ml.features import pipeline
+from maestro_ml.settings import get_settings
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+CONF = {"end": "2026-11-03", "train_days": 1, "valid_days": 0.5, "test_days": 0.5, "epochs": 2, "min_groups": 5,
+        "hyperparameters": {"lgb-num-boost-round": 20}}
+
+
+@pytest.fixture(scope="module")
+def features_built(tiny_home: Path) -> Path:
+    from maestro_ml.feature_store import apply_if_changed
+
+    pipeline.build_features(START, START + timedelta(days=3), validate=False)
+    apply_if_changed()
+    return tiny_home
+
+
+@pytest.mark.parametrize(("dag_id", "registered"), [("train_task_assignment", "maestro-task-assignment"),
+                                                   ("train_task_duration", "maestro-task-duration")])
+def test_training_dag_registers_a_challenger(features_built: Path, run_dag, task_states, dag_id: str,
+                                             registered: str) -> None:
+    from mlflow import MlflowClient
+
+    run = run_dag(dag_id, conf=CONF)
+    states = task_states(run)
+    assert set(states.values()) == {"success"}, states
+    client = MlflowClient(tracking_uri=get_settings().mlflow_tracking_uri)
+    version = client.get_model_version_by_alias(registered, "challenger")
+    source_run = client.get_run(version.run_id)
+    assert source_run.data.tags["dag_id"] == dag_id and source_run.data.tags["run_id"] == run.run_id
+    assert Path(get_settings().lake_uri, "training_sets").exists()
