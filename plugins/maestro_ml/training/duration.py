@@ -1,7 +1,8 @@
 """The task-duration model: an MLP with quantile heads on log-duration, calibrated so its intervals are honest.
 
 Target: hours from assignment to completion (``outcome_duration_hours``) of completed assignments.
-The network predicts the 5%, 10%, 50%, 90% and 95% quantiles of log-duration (pinball loss); the
+The network predicts the 5%, 10%, 50%, 90% and 95% quantiles of log(duration / estimate) (pinball
+loss; the caller adds the log estimate back); the
 point prediction is the median (what minimises absolute error). Quantile regression alone tends
 to under-cover on new data, so the 80% and 90% intervals are then widened (or narrowed) by split
 conformal calibration on the validation set (conformalised quantile regression, Romano et al.

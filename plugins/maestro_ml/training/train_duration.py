@@ -26,8 +26,8 @@ assignee, with an 80% and a 90% interval, to plan timelines. Not a measure of an
 **Data window.** Train: {train_window}. Validation (early stopping and interval calibration): {valid_window}.
 Rows: {train_rows:,} train / {valid_rows:,} validation (completed assignments only).
 
-**Model.** MLP on standardized features with 5 quantile heads on log-hours (pinball loss); the
-point prediction is the median; intervals are conformally calibrated on validation (margins
+**Model.** MLP on standardized features with 5 quantile heads on log(duration / estimate)
+(pinball loss); the point prediction is the median; intervals are conformally calibrated on validation (margins
 {margins}).
 
 **Metrics (validation).**
@@ -45,6 +45,11 @@ def _window(frame: pd.DataFrame | None) -> str:
         return "none"
     times = pd.to_datetime(frame[data.TIME_COLUMN], utc=True)
     return f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M} UTC"
+
+
+def _log_estimate(frame: pd.DataFrame) -> np.ndarray:
+    estimate = frame["estimated_hours"].to_numpy(dtype=np.float64)
+    return np.log(np.where(np.isfinite(estimate) & (estimate > 0), estimate, 1.0))
 
 
 def _completed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -70,8 +75,12 @@ def run_duration(
     features = data.feature_columns(train)
     standardizer = data.Standardizer.fit(train, features)
     x_train, x_valid = standardizer.transform(train), standardizer.transform(valid)
-    y_train = np.log(train[TARGET].to_numpy(dtype=np.float64)).astype(np.float32)
+    # The target is the log slip, log(duration / estimate): the estimate carries most of the scale, so
+    # the network learns what moves a task away from its estimate instead of the estimate itself.
+    log_est_train = _log_estimate(train)
+    y_train = (np.log(train[TARGET].to_numpy(dtype=np.float64)) - log_est_train).astype(np.float32)
     y_valid = valid[TARGET].to_numpy(dtype=np.float64)
+    log_est_valid = _log_estimate(valid).astype(np.float32)
     model = QuantileMLP(len(features), hidden=args.hidden, dropout=args.dropout)
 
     def batches(rng: np.random.Generator) -> list[tuple[torch.Tensor, ...]]:
@@ -85,7 +94,7 @@ def run_duration(
         return pinball_loss(net(x), y)
 
     def validate(net: Any) -> float:
-        median = np.exp(net(torch.from_numpy(x_valid)).float().cpu().numpy()[:, 2])
+        median = np.exp(net(torch.from_numpy(x_valid)).float().cpu().numpy()[:, 2] + log_est_valid)
         return -float(np.mean(np.abs(median - y_valid)))  # higher is better: negative MAE
 
     loop = fit(model, batches, loss_fn, validate,
@@ -97,7 +106,7 @@ def run_duration(
         mlflow.log_metric("valid_mae_by_epoch", -row["valid_score"], step=int(row["epoch"]))
         mlflow.log_metric("train_pinball_loss", row["train_loss"], step=int(row["epoch"]))
 
-    calibration = Calibration.fit(predict_log_quantiles(model, x_valid), np.log(y_valid))
+    calibration = Calibration.fit(predict_log_quantiles(model, x_valid) + log_est_valid[:, None], np.log(y_valid))
     fallback = global_median_slip(train)
     truth = data.read_frame(f"{args.truth_uri.rstrip('/')}/candidates") if args.truth_uri else None
     metrics: dict[str, float] = {"best_epoch": loop.best_epoch, **{f"conformal_margin_{k}": v
@@ -106,7 +115,7 @@ def run_duration(
     predictions: dict[str, tuple[np.ndarray, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]] = {}
     splits = {"valid": valid} | ({"test": _completed(test)} if test is not None else {})
     for split, frame in splits.items():
-        q = predict_log_quantiles(model, standardizer.transform(frame))
+        q = predict_log_quantiles(model, standardizer.transform(frame)) + _log_estimate(frame)[:, None]
         intervals = calibration.intervals(q)
         y = frame[TARGET].to_numpy(dtype=np.float64)
         pred = np.exp(q[:, 2])
