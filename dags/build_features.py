@@ -24,9 +24,7 @@ from airflow.sdk import Param, dag, task
 
 from maestro_ml.assets import LAKE_EVENTS, OFFLINE_FEATURES
 from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.dag_support import asset_event_extras, fail_without_retry_on_bad_data
-
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2})?)?(Z|[+-]00:00)?)?$"
+from maestro_ml.dag_support import DATE_PATTERN, asset_event_extras, fail_without_retry_on_bad_data
 
 
 @task(multiple_outputs=False)

@@ -22,9 +22,7 @@ from airflow.sdk import Param, dag, task
 
 from maestro_ml.assets import OFFLINE_FEATURES, ONLINE_FEATURES
 from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.dag_support import asset_event_extras
-
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2})?)?(Z|[+-]00:00)?)?$"
+from maestro_ml.dag_support import DATE_PATTERN, asset_event_extras
 
 
 @task

@@ -34,16 +34,19 @@ _PROJECT_COLUMNS = [
     "project_reopen_rate_28d",
 ]
 
+# Both models read the same (task, user) pair; they are versioned apart so that either can change alone.
+_PAIR_FEATURES = [
+    user_profile_features[["seniority", "weekly_capacity_hours", "tenure_days"]],
+    user_activity_features,
+    task_features[_TASK_COLUMNS],
+    project_features[_PROJECT_COLUMNS],
+    task_urgency_features,
+    user_capacity_features,
+]
+
 task_assignment_v1 = FeatureService(
     name="task_assignment_v1",
-    features=[
-        user_profile_features[["seniority", "weekly_capacity_hours", "tenure_days"]],
-        user_activity_features,
-        task_features[_TASK_COLUMNS],
-        project_features[_PROJECT_COLUMNS],
-        task_urgency_features,
-        user_capacity_features,
-    ],
+    features=list(_PAIR_FEATURES),
     description="Features of one (task, candidate user) pair for the task-assignment ranker.",
     owner="ml-platform@maestro.example",
     tags={"model": "task_assignment", "version": "1"},
@@ -51,14 +54,7 @@ task_assignment_v1 = FeatureService(
 
 task_duration_v1 = FeatureService(
     name="task_duration_v1",
-    features=[
-        user_profile_features[["seniority", "weekly_capacity_hours", "tenure_days"]],
-        user_activity_features,
-        task_features[_TASK_COLUMNS],
-        project_features[_PROJECT_COLUMNS],
-        task_urgency_features,
-        user_capacity_features,
-    ],
+    features=list(_PAIR_FEATURES),
     description="Features of one (task, assignee) pair for the task-duration model.",
     owner="ml-platform@maestro.example",
     tags={"model": "task_duration", "version": "1"},

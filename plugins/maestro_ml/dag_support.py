@@ -9,6 +9,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 T = TypeVar("T")
 
+# A UTC date or instant a person types into a Param: 2026-11-10, 2026-11-10T09, 2026-11-10T09:30:00Z.
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2})?)?(Z|[+-]00:00)?)?$"
+
 
 def fail_without_retry_on_bad_data(gate: Callable[..., T], *args: Any) -> T:
     """Run a validation gate; bad data stays bad, so a critical failure fails the task without retries."""

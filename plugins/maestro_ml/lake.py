@@ -40,7 +40,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from maestro_ml import events, storage
-from maestro_ml.settings import join_uri
+from maestro_ml.settings import join_uri, to_utc
 
 INGEST_DATASET = "ingest_events"
 HOUR_KEY_FORMAT = "%Y%m%dT%H"
@@ -182,11 +182,7 @@ def list_manifests(
     return out
 
 
-def _as_utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        text = value.strip()
-        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+_as_utc = to_utc
 
 
 # --------------------------------------------------------------------------- events

@@ -86,6 +86,14 @@ class Settings:
         return key.encode()
 
 
+def to_utc(value: datetime | str) -> datetime:
+    """An aware UTC ``datetime`` from a datetime (naive means UTC) or an ISO-8601 string (``Z`` allowed)."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def parse_utc_hour(value: str) -> datetime:
     """Parse an ISO-8601 instant as an aware UTC datetime; naive values are taken as UTC."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

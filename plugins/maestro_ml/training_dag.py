@@ -12,9 +12,7 @@ from typing import Any
 from airflow.sdk import Asset, Param, task
 
 from maestro_ml.compute import training_task
-from maestro_ml.dag_support import fail_without_retry_on_bad_data
-
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2})?)?(Z|[+-]00:00)?)?$"
+from maestro_ml.dag_support import DATE_PATTERN, fail_without_retry_on_bad_data
 
 
 def training_params() -> dict[str, Param]:
@@ -58,6 +56,7 @@ def validate_training_sets(sets: dict, params: dict | None = None) -> dict:
 @task(multiple_outputs=False)
 def training_arguments(sets: dict, params: dict | None = None, dag=None, run_id=None, data_interval_start=None,
                        data_interval_end=None) -> list[str]:
+    from maestro_ml import storage
     from maestro_ml.gpu_pool import training_arguments as base_arguments
     from maestro_ml.settings import get_settings
     from maestro_ml.training_pipeline import experiment_name
@@ -69,8 +68,6 @@ def training_arguments(sets: dict, params: dict | None = None, dag=None, run_id=
                           experiment=experiment_name(sets["model"]), run_tags=tags)
     args += ["--test-uri", sets["uris"]["test"], "--epochs", str(params.get("epochs", 30))]
     truth = get_settings().truth_uri
-    from maestro_ml import storage
-
     if storage.exists(f"{truth}/candidates"):  # only simulated data has a truth to score against
         args += ["--truth-uri", truth]
     for name, value in sorted((params.get("hyperparameters") or {}).items()):

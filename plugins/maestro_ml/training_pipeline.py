@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from maestro_ml import storage
 from maestro_ml.evaluation.splits import split_bounds
-from maestro_ml.settings import Settings, get_settings, join_uri
+from maestro_ml.settings import Settings, get_settings, join_uri, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,12 @@ CHALLENGER = "challenger"
 SPLITS = ("train", "valid", "test")
 
 
-def _utc(value: datetime | str) -> datetime:
-    from maestro_ml.features.compute import _utc as to_ts
-
-    return to_ts(value).to_pydatetime()
-
 
 def resolve_window(
     *, end: datetime | str, train_days: float, valid_days: float, test_days: float
 ) -> dict[str, str]:
     """Time-based split ending at ``end``: train on the past, validate and test on the later days."""
-    stop = _utc(end)
+    stop = to_utc(end)
     start = stop - timedelta(days=train_days + valid_days + test_days)
     bounds = split_bounds(start, stop, valid_days, test_days)
     return {

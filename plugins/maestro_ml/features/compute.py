@@ -38,6 +38,7 @@ from maestro_ml.features.schema import (
     VIEWS,
     View,
 )
+from maestro_ml.settings import to_utc
 
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)
@@ -88,8 +89,7 @@ class FeatureInputs:
 
 
 def _utc(value: datetime | str | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return pd.Timestamp(to_utc(value))
 
 
 def _to_frame(table: pa.Table) -> pd.DataFrame:

@@ -13,18 +13,13 @@ from typing import Any
 
 from maestro_ml.features.offline import day_start
 from maestro_ml.features.schema import VIEWS
-from maestro_ml.settings import Settings, get_settings
+from maestro_ml.settings import Settings, get_settings, to_utc
 
 log = logging.getLogger(__name__)
 
 # A run with no window of its own (manual, no Params) refreshes this much: enough for every TTL.
 DEFAULT_WINDOW = timedelta(days=3)
 
-
-def _utc(value: datetime | str) -> datetime:
-    from maestro_ml.features.compute import _utc as to_ts
-
-    return to_ts(value).to_pydatetime()
 
 
 def resolve_window(
@@ -43,9 +38,9 @@ def resolve_window(
     if start is not None or end is not None:
         if start is None or end is None:
             raise ValueError("give both start and end, or neither")
-        lo, hi = _utc(start), _utc(end)
+        lo, hi = to_utc(start), to_utc(end)
     elif starts and ends:
-        lo, hi = min(_utc(s) for s in starts), max(_utc(e) for e in ends)
+        lo, hi = min(to_utc(s) for s in starts), max(to_utc(e) for e in ends)
     else:
         hi = day_start(now or datetime.now().astimezone()) + timedelta(days=1)
         lo = hi - DEFAULT_WINDOW
@@ -68,8 +63,8 @@ def materialize_view(view: str, window: dict[str, str], settings: Settings | Non
     settings = settings or get_settings()
     store = get_store(settings)
     # Feast's window is inclusive at both ends; ours is [start, end).
-    end = _utc(window["end"]) - timedelta(microseconds=1)
-    result = materialize_window(store, _utc(window["start"]), end, [view])[view]
+    end = to_utc(window["end"]) - timedelta(microseconds=1)
+    result = materialize_window(store, to_utc(window["start"]), end, [view])[view]
     log.info("materialized %s over [%s, %s): %s", view, window["start"], window["end"], result)
     return {"view": view, **window, **result}
 

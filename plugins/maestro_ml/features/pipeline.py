@@ -21,15 +21,10 @@ from maestro_ml.features.compute import compute_features, load_inputs
 from maestro_ml.features.offline import day_start, days_between, to_arrow, write_days
 from maestro_ml.features.schema import VIEWS
 from maestro_ml.lake import as_hour, list_manifests
-from maestro_ml.settings import Settings, get_settings, join_uri
+from maestro_ml.settings import Settings, get_settings, join_uri, to_utc
 
 log = logging.getLogger(__name__)
 
-
-def _utc(value: datetime | str) -> datetime:
-    from maestro_ml.features.compute import _utc as to_ts
-
-    return to_ts(value).to_pydatetime()
 
 
 def resolve_window(
@@ -49,7 +44,7 @@ def resolve_window(
     if start is not None or end is not None:
         if start is None or end is None:
             raise ValueError("give both start and end, or neither")
-        lo, hi = _utc(start), _utc(end)
+        lo, hi = to_utc(start), to_utc(end)
     else:
         if not hours:
             manifests = list_manifests(settings.lake_uri)
@@ -120,7 +115,7 @@ def validate_staged(staged: dict[str, Any], settings: Settings | None = None) ->
 def publish_staged(validated: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """Replace the window's day partitions of every view with the validated tables, then drop the staging."""
     settings = settings or get_settings()
-    days = days_between(_utc(validated["start"]), _utc(validated["end"]))
+    days = days_between(to_utc(validated["start"]), to_utc(validated["end"]))
     written = {}
     for name, table in _read_staged(validated).items():
         written[name] = write_days(settings.features_uri, name, table.to_pandas(), days)
