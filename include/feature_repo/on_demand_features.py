@@ -83,9 +83,10 @@ def task_urgency_features(inputs: dict) -> dict:
 def user_capacity_features(inputs: dict) -> dict:
     import math
 
-    # Pair skill_<x> with requires_<x> by name. The function is serialised into the registry, so it
-    # must not need maestro_ml (or this module) to run.
-    user_skills = [k for k in inputs if k.startswith("skill_")]
+    # Pair skill_<x> with requires_<x> by name, in name order: the sum's order must not depend on the
+    # order of the input columns, which differs between online, Feast's offline join and ours.
+    # The function is serialised into the registry, so it must not need maestro_ml (or this module) to run.
+    user_skills = sorted(k for k in inputs if k.startswith("skill_"))
     task_skills = ["requires_" + k[len("skill_"):] for k in user_skills]
 
     out: dict = {"free_capacity_hours": [], "capacity_after_task_hours": [], "load_ratio": [], "skill_match": []}

@@ -17,7 +17,7 @@ import pytest
 from maestro_ml.features import offline, pipeline
 from maestro_ml.features.materialize import materialize_all
 from maestro_ml.features.schema import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
-from maestro_ml.features.training_sets import duration_entities, ranking_entities, training_set
+from maestro_ml.features.training_sets import ENTITY_COLUMNS, duration_entities, ranking_entities, training_set
 from maestro_ml.settings import get_settings
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -182,11 +182,12 @@ def test_a_newer_feature_value_after_the_event_time_is_never_used(store: Any) ->
     assert result["open_tasks"].tolist() == [previous["open_tasks"], row["open_tasks"]]
 
 
-def test_training_sets_match_an_independent_point_in_time_join(store: Any) -> None:
+@pytest.mark.parametrize("engine", ["local", "feast"])
+def test_training_sets_match_an_independent_point_in_time_join(store: Any, engine: str) -> None:
     settings = get_settings()
     day = START + timedelta(days=1)
-    ranking = training_set("ranking", day, day + timedelta(days=1), store=store)
-    duration = training_set("duration", day, day + timedelta(days=1), store=store)
+    ranking = training_set("ranking", day, day + timedelta(days=1), store=store, engine=engine)
+    duration = training_set("duration", day, day + timedelta(days=1), store=store, engine=engine)
     # Every entity row comes back, in its decision's order, even where two share keys and time.
     assert len(ranking) == len(ranking_entities(settings.lake_uri, day, day + timedelta(days=1)))
     assert len(duration) == len(duration_entities(settings.lake_uri, settings.features_uri, day,
@@ -215,3 +216,20 @@ def test_training_sets_match_an_independent_point_in_time_join(store: Any) -> No
             got = frame[column].astype("float64").to_numpy()
             assert np.array_equal(got, oracle[column].astype("float64").to_numpy(), equal_nan=True), (view, column)
             assert (oracle["_row_ts"].dropna() <= oracle.loc[oracle["_row_ts"].notna(), TIMESTAMP_COLUMN]).all()
+
+
+@pytest.mark.parametrize("kind", ["ranking", "duration"])
+def test_the_local_join_gives_what_feasts_get_historical_features_gives(store: Any, kind: str) -> None:
+    day = START + timedelta(days=1)
+    local = training_set(kind, START, day + timedelta(days=1), store=store, engine="local")
+    feast = training_set(kind, START, day + timedelta(days=1), store=store, engine="feast")
+    assert list(local.columns) == list(feast.columns), set(local.columns) ^ set(feast.columns)
+    assert len(local) == len(feast) > 10
+    keys = ["decision_id", "user_id"]
+    assert local[keys].equals(feast[keys])
+    features = [c for c in local.columns if c not in ENTITY_COLUMNS and not c.startswith("outcome_")]
+    # Every feature of the service, on-demand outputs and their hidden inputs included, and real values.
+    assert {"urgency_ratio", "skill_match", "load_ratio", "project_open_tasks", "hours_logged"} <= set(features)
+    assert local[features].notna().to_numpy().mean() > 0.8
+    _assert_same_values(local, feast, features)
+

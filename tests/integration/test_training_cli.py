@@ -62,17 +62,26 @@ def _train(model: str, sets: dict[str, Any], *extra: str) -> dict[str, Any]:
     return json.loads(lines[0])
 
 
-def _run(sets: dict[str, Any], run_id: str) -> Any:
+def _client(sets: dict[str, Any]) -> Any:
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=sets["mlflow"]).get_run(run_id)
+    return MlflowClient(tracking_uri=sets["mlflow"])
+
+
+def _run(sets: dict[str, Any], run_id: str) -> Any:
+    return _client(sets).get_run(run_id)
+
+
+def _logged_models(sets: dict[str, Any], run: Any) -> set[str]:
+    """Names of the models (MLflow 3 logged models) a run produced."""
+    models = _client(sets).search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    return {m.name for m in models}
 
 
 def _artifacts(sets: dict[str, Any], run_id: str) -> set[str]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=sets["mlflow"])
-    return {a.path for a in client.list_artifacts(run_id)}
+    return {a.path for a in _client(sets).list_artifacts(run_id)}
 
 
 def test_ranker_training_logs_one_complete_run(sets: dict[str, Any]) -> None:
@@ -91,6 +100,13 @@ def test_ranker_training_logs_one_complete_run(sets: dict[str, Any]) -> None:
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"task_assignment-train", "task_assignment-valid"}
     assert {"evaluation.json", "feature_importance.csv", "feature_importance.png", "ndcg_curve.png",
             "model_card.md"} <= _artifacts(sets, result["run_id"])
+    assert _logged_models(sets, run) == {"model", "lightgbm_ranker", "torch_scorer"}
+    for name in ("lightgbm_train_seconds", "torch_train_seconds", "evaluation_seconds", "model_logging_seconds"):
+        assert metrics[name] > 0, name
+    # The curves are logged as per-step histories (in batches), one point per boosting round / epoch.
+    history = _client(sets).get_metric_history(result["run_id"], "lgb_valid_ndcg_at_5")
+    assert [m.step for m in history] == list(range(len(history))) and len(history) > 1
+    assert len(_client(sets).get_metric_history(result["run_id"], "torch_train_loss")) >= 1
 
     # The logged ensemble scores a request through the generic pyfunc interface.
     import mlflow.pyfunc
@@ -101,6 +117,27 @@ def test_ranker_training_logs_one_complete_run(sets: dict[str, Any]) -> None:
     frame = pd.read_parquet(sets["uris"]["ranking_valid"])
     scores = model.predict(frame)
     assert len(scores) == len(frame) and pd.Series(scores).notna().all()
+
+
+def test_a_lightgbm_only_ranker_is_a_complete_run_too(sets: dict[str, Any]) -> None:
+    result = _train("task_assignment", sets, "--ranker-models", "lightgbm")
+    run = _run(sets, result["run_id"])
+    assert run.data.params["ranker_models"] == "lightgbm"
+    assert run.data.metrics["ensemble_weight_lightgbm"] == 1.0 and "torch_train_seconds" not in run.data.metrics
+    # Without a scorer the ensemble is LightGBM's own ranking.
+    assert run.data.metrics["valid_ensemble_ndcg_at_5"] == pytest.approx(run.data.metrics["valid_lightgbm_ndcg_at_5"])
+    assert "model_card.md" in _artifacts(sets, result["run_id"])
+    assert _logged_models(sets, run) == {"model", "lightgbm_ranker"}
+
+    import mlflow.pyfunc
+    import pandas as pd
+
+    mlflow.set_tracking_uri(sets["mlflow"])
+    frame = pd.read_parquet(sets["uris"]["ranking_valid"])
+    scores = mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model").predict(frame)
+    booster = mlflow.lightgbm.load_model(f"runs:/{result['run_id']}/lightgbm_ranker")
+    features = [c for c in booster.feature_name()]
+    assert scores == pytest.approx(booster.predict(frame[features].to_numpy(dtype="float64")))
 
 
 def test_duration_training_gives_calibrated_intervals(sets: dict[str, Any]) -> None:

@@ -97,18 +97,30 @@ def read_view(
     features_uri: str, view_name: str, start: datetime | None = None, end: datetime | None = None
 ) -> pd.DataFrame:
     """The view's rows with ``start <= event_timestamp < end`` (either bound optional), as written."""
-    view = VIEWS[view_name]
-    files = sorted(storage.glob(join_uri(view_uri(features_uri, view_name), "*.parquet")))
+    return read_partitions(view_uri(features_uri, view_name), arrow_schema(VIEWS[view_name]), start, end)
+
+
+def read_partitions(
+    directory: str,
+    schema: pa.Schema,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Rows of one view directory (a file per day) with ``start <= event_timestamp < end``; only those days are read."""
+    files = sorted(storage.glob(join_uri(directory, "*.parquet")))
     if start is not None or end is not None:
         lo = day_start(start).date() if start else date.min
         hi = end.astimezone(UTC).date() if end else date.max
         files = [f for f in files if lo <= date.fromisoformat(f.rsplit("/", 1)[-1][:10]) <= hi]
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
     tables = []
     for uri in files:
         fs, path = storage.filesystem(uri)
         with fs.open(path, "rb") as handle:
-            tables.append(pq.read_table(handle))
-    table = pa.concat_tables(tables) if tables else arrow_schema(view).empty_table()
+            tables.append(pq.read_table(handle, columns=columns))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
     frame = table.to_pandas()
     frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].astype("datetime64[ns, UTC]")
     if start is not None:

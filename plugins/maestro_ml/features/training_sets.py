@@ -28,6 +28,7 @@ import pandas as pd
 from maestro_ml import lake
 from maestro_ml.features.compute import TS_DTYPE, _to_frame, _utc
 from maestro_ml.features.offline import read_view
+from maestro_ml.features.point_in_time import historical_features
 from maestro_ml.features.schema import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
 from maestro_ml.settings import Settings, get_settings
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Kind = Literal["ranking", "duration"]
+JoinEngine = Literal["local", "feast"]
 FEATURE_SERVICES: dict[str, str] = {"ranking": "task_assignment_v1", "duration": "task_duration_v1"}
 DECISION_LEAD = pd.Timedelta(milliseconds=1)
 ENTITY_COLUMNS = ["decision_id", "task_id", "user_id", "project_id", "assigned_at", TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
@@ -157,6 +159,9 @@ def _feast_join(store: FeatureStore, service: Any, lookups: pd.DataFrame) -> pd.
     # One thread: the join is pandas work under the GIL, and on two cores threads only add contention.
     with dask.config.set(scheduler="synchronous"):
         features = store.get_historical_features(entity_df=sent, features=service).to_df()
+    # A feature named like an entity column (task_features' project_id) comes back a second time as
+    # "project_id__"; the entity's own column is the one kept.
+    features = features.drop(columns=[c for c in features.columns if c.endswith("__") and c[:-2] in sent.columns])
     features = features.astype({c: object for c in ("task_id", "user_id", "project_id")})
     features[TIMESTAMP_COLUMN] = pd.to_datetime(features[TIMESTAMP_COLUMN], utc=True).astype(TS_DTYPE)
     if len(features) > len(lookups):
@@ -212,15 +217,20 @@ def training_set(
     max_candidates: int | None = None,
     seed: int = 0,
     chunk_rows: int = CHUNK_ROWS,
+    engine: JoinEngine = "local",
 ) -> pd.DataFrame:
     """A point-in-time-correct training set of ``kind`` for the decisions in ``[start, end)``.
 
     Columns: the entity columns (``decision_id, task_id, user_id, project_id, assigned_at,
     event_timestamp, request_time_unix``; ``chosen`` for ranking), the feature service's features
     (names are unique across views) and ``outcome_*`` labels. ``max_rows`` keeps the
-    earliest whole decisions that fit (a ranking group is never cut). Entities go to Feast in
-    time-ordered chunks of about ``chunk_rows`` (whole decisions), so memory stays bounded: the file
-    offline store only reads the feature rows inside each chunk's time range plus the TTL.
+    earliest whole decisions that fit (a ranking group is never cut).
+
+    ``engine`` picks who executes the point-in-time join of the feature service: ``"local"``
+    (``maestro_ml.features.point_in_time``: Feast's definitions and on-demand transformations, the
+    join in-process, seconds for a million rows) or ``"feast"`` (``get_historical_features`` on the
+    configured offline store; entities go in time-ordered chunks of about ``chunk_rows`` whole
+    decisions, so the file store's memory stays bounded). Both give the same rows and values.
     """
     from maestro_ml.feature_store import get_store
 
@@ -241,19 +251,22 @@ def training_set(
     if entities.empty:
         raise ValueError(f"no {kind} decisions in [{start}, {end}): nothing to build a training set from")
     service = store.get_feature_service(feature_service or FEATURE_SERVICES[kind])
-    parts = [
-        _historical(store, service, chunk)
-        for chunk in _chunks(entities, chunk_rows)
-    ]
-    frame = pd.concat(parts, ignore_index=True)
+    if engine == "local":
+        frame = historical_features(store, service, entities)
+    elif engine == "feast":
+        frame = pd.concat([_historical(store, service, chunk) for chunk in _chunks(entities, chunk_rows)],
+                          ignore_index=True)
+    else:
+        raise ValueError(f"unknown join engine {engine!r}; expected 'local' or 'feast'")
     order = {name: i for i, name in enumerate(entities.columns)}
     frame = frame.sort_values(["assigned_at", "decision_id", "user_id"], kind="mergesort").reset_index(drop=True)
     log.info(
-        "training set %s [%s, %s): %d rows x %d columns in %.1f s",
-        kind, start, end, len(frame), frame.shape[1], time.perf_counter() - started,
+        "training set %s [%s, %s) (%s join): %d rows x %d columns in %.1f s",
+        kind, start, end, engine, len(frame), frame.shape[1], time.perf_counter() - started,
     )
     first = sorted([c for c in frame.columns if c in order], key=order.__getitem__)
-    return frame[first + [c for c in frame.columns if c not in order]]
+    # Features in name order: both engines, and every build, give the model the same column order.
+    return frame[first + sorted(c for c in frame.columns if c not in order)]
 
 
 def describe(frame: pd.DataFrame) -> dict[str, Any]:

@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lgb-early-stopping-rounds", type=int, default=30)
     parser.add_argument("--lgb-min-data-in-leaf", type=int, default=50)
     parser.add_argument("--lgb-max-bin", type=int, default=63)
+    parser.add_argument("--ranker-models", default="lightgbm,torch", choices=["lightgbm,torch", "lightgbm"],
+                        help="task_assignment: the ensemble, or LightGBM alone")
     parser.add_argument("--threads", type=int, default=0, help="LightGBM and torch CPU threads (0: all cores)")
     return parser.parse_args(argv)
 
@@ -89,6 +91,22 @@ def git_sha() -> str:
 def _metrics(prefix: str, report: dict[str, Any]) -> dict[str, float]:
     return {f"{prefix}_{k.replace('@', '_at_')}": float(v) for k, v in report.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
+
+
+def log_curves(curves: dict[str, list[float]], steps: list[int] | None = None) -> None:
+    """Per-step metric histories in batched calls: one HTTP request per 1,000 points, not one per point."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_curves needs an active MLflow run")
+    now = int(time.time() * 1000)
+    points = [Metric(key, float(value), now, steps[i] if steps else i)
+              for key, values in curves.items() for i, value in enumerate(values) if np.isfinite(value)]
+    client = mlflow.MlflowClient()
+    for lo in range(0, len(points), 1000):
+        client.log_batch(run.info.run_id, metrics=points[lo : lo + 1000], synchronous=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,8 +27,10 @@ class EnsemblePyfunc(PythonModel):  # type: ignore[misc]
         standardizer = Standardizer(tuple(std["columns"]), np.array(std["medians"]), np.array(std["means"]),
                                     np.array(std["scales"]))
         booster = lgb.Booster(model_file=str(bundle / "lightgbm.txt"))
-        scorer = torch.load(bundle / "scorer.pt", weights_only=False)
-        scorer.eval()
+        scorer = None  # absent when the ranker was trained with --ranker-models lightgbm
+        if (bundle / "scorer.pt").exists():
+            scorer = torch.load(bundle / "scorer.pt", weights_only=False)
+            scorer.eval()
         self.ensemble = EnsembleRanker(booster, scorer, standardizer, meta["features"], meta["weight"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from maestro_ml.evaluation.duration import duration_report, global_median_slip, slip_baseline, truth_mae
 from maestro_ml.training import data
-from maestro_ml.training.cli import _metrics
+from maestro_ml.training.cli import _metrics, log_curves
 from maestro_ml.training.duration import Calibration, QuantileMLP, pinball_loss, predict_log_quantiles
 from maestro_ml.training.loop import LoopConfig, fit
 
@@ -102,9 +102,9 @@ def run_duration(
                           batch_size=args.batch_size, device=args.device, checkpoint_dir=args.checkpoint_dir,
                           seed=args.seed),
                data_digest=data.digest(train))
-    for row in loop.history:
-        mlflow.log_metric("valid_mae_by_epoch", -row["valid_score"], step=int(row["epoch"]))
-        mlflow.log_metric("train_pinball_loss", row["train_loss"], step=int(row["epoch"]))
+    log_curves({"valid_mae_by_epoch": [-row["valid_score"] for row in loop.history],
+                "train_pinball_loss": [row["train_loss"] for row in loop.history]},
+               steps=[int(row["epoch"]) for row in loop.history])
 
     calibration = Calibration.fit(predict_log_quantiles(model, x_valid) + log_est_valid[:, None], np.log(y_valid))
     fallback = global_median_slip(train)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from maestro_ml.evaluation.ranking import baseline_reports, observed_relevance, ranking_report, truth_relevance
 from maestro_ml.training import data
-from maestro_ml.training.cli import _metrics
+from maestro_ml.training.cli import _metrics, log_curves
 from maestro_ml.training.loop import LoopConfig, fit
 from maestro_ml.training.ranker import (
     ENSEMBLE_WEIGHTS,
@@ -35,8 +36,8 @@ Rows: {train_rows:,} train / {valid_rows:,} validation, {train_groups:,} / {vali
 **Label.** Graded relevance from observed outcomes: 2 chosen and delivered on time, 1 chosen otherwise,
 0 not chosen (`maestro_ml.evaluation.ranking.observed_relevance`).
 
-**Models.** LightGBM LambdaMART ({lgb_trees} trees) and a PyTorch listwise MLP, blended after z-scoring
-within each decision; LightGBM weight {weight} chosen on validation NDCG@5.
+**Models.** {models}. LightGBM has {lgb_trees} trees; with both, their scores are blended after
+z-scoring within each decision, LightGBM weight {weight} chosen on validation NDCG@5.
 
 **Metrics (validation).**
 
@@ -46,6 +47,9 @@ within each decision; LightGBM weight {weight} chosen on validation NDCG@5.
 have done, so the ranker learns the managers' preferences, noise included. Features are as of 1 ms
 before the decision; a candidate without recent activity gets imputed values.
 """
+
+
+MODEL_NAMES = {"lightgbm": "LightGBM LambdaMART", "torch": "a PyTorch listwise MLP"}
 
 
 def _window(frame: pd.DataFrame | None) -> str:
@@ -91,6 +95,8 @@ class EnsembleRanker:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         x_raw = frame[self.features].to_numpy(dtype=np.float64)
         lgb_scores = np.asarray(self.booster.predict(x_raw), dtype=np.float64)
+        if self.scorer is None:  # trained with --ranker-models lightgbm
+            return lgb_scores
         torch_scores = _torch_scores(self.scorer, self.standardizer.transform(frame))
         groups = frame[data.GROUP_COLUMN] if data.GROUP_COLUMN in frame else pd.Series(np.zeros(len(frame)))
         sizes = groups.groupby(groups, sort=False).size().to_numpy() if len(frame) else np.zeros(0, dtype=np.int64)
@@ -114,17 +120,18 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
         signature=infer_signature(x_sample, ensemble.booster.predict(x_sample.to_numpy(dtype=np.float64))),
         input_example=x_sample.head(5),
     )
-    x_std = ensemble.standardizer.transform(sample)
-    mlflow.pytorch.log_model(
-        ensemble.scorer,
-        name="torch_scorer",
-        signature=infer_signature(x_std, _torch_scores(ensemble.scorer, x_std)),
-        input_example=x_std[:5],
-    )
     bundle = workdir / "ensemble"
     bundle.mkdir(parents=True, exist_ok=True)
     ensemble.booster.save_model(str(bundle / "lightgbm.txt"))
-    torch.save(ensemble.scorer, bundle / "scorer.pt")
+    if ensemble.scorer is not None:
+        x_std = ensemble.standardizer.transform(sample)
+        mlflow.pytorch.log_model(
+            ensemble.scorer,
+            name="torch_scorer",
+            signature=infer_signature(x_std, _torch_scores(ensemble.scorer, x_std)),
+            input_example=x_std[:5],
+        )
+        torch.save(ensemble.scorer, bundle / "scorer.pt")
     (bundle / "ensemble.json").write_text(
         json.dumps({"weight": ensemble.weight, "features": ensemble.features,
                     "standardizer": ensemble.standardizer.to_dict()}, indent=2)
@@ -180,31 +187,12 @@ def _log_artifacts(booster: Any, features: list[str], x_valid: np.ndarray, curve
         mlflow.log_artifact(str(workdir / name))
 
 
-def run_ranker(
-    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path
-) -> dict[str, Any]:
-    import mlflow
+def _train_scorer(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
+                  y_train: np.ndarray, y_valid: np.ndarray) -> tuple[Any, data.Standardizer, Any]:
+    """The PyTorch listwise scorer with early stopping on validation NDCG@5; (scorer, standardizer, loop result)."""
     import torch
 
-    features = data.feature_columns(train)
-    if not features:
-        raise ValueError("the training set has no numeric feature columns")
-    y_train = observed_relevance(train).to_numpy(dtype=np.float64)
-    y_valid = observed_relevance(valid).to_numpy(dtype=np.float64)
-    g_train, g_valid = data.group_sizes(train), data.group_sizes(valid)
-    x_train = train[features].to_numpy(dtype=np.float64)
-    x_valid = valid[features].to_numpy(dtype=np.float64)
-
-    config = LightGBMConfig(
-        num_leaves=args.lgb_num_leaves, learning_rate=args.lgb_learning_rate, num_boost_round=args.lgb_num_boost_round,
-        early_stopping_rounds=args.lgb_early_stopping_rounds, min_data_in_leaf=args.lgb_min_data_in_leaf,
-        max_bin=args.lgb_max_bin, num_threads=args.threads, seed=args.seed,
-    )
-    booster, curves = train_lightgbm(x_train, y_train, g_train, x_valid, y_valid, g_valid, features, config)
-    for name, values in curves.items():
-        for step, value in enumerate(values):
-            mlflow.log_metric(f"lgb_valid_{name.replace('@', '_at_')}", value, step=step)
-
+    g_train = data.group_sizes(train)
     standardizer = data.Standardizer.fit(train, features)
     xs, ys, mask = padded_groups(standardizer.transform(train), y_train.astype(np.float32), g_train)
     xv_std = standardizer.transform(valid)
@@ -229,41 +217,85 @@ def run_ranker(
                LoopConfig(epochs=args.epochs, patience=args.patience, learning_rate=args.learning_rate,
                           device=args.device, checkpoint_dir=args.checkpoint_dir, seed=args.seed),
                data_digest=data.digest(train))
-    for row in loop.history:
-        mlflow.log_metric("torch_valid_ndcg_at_5", row["valid_score"], step=int(row["epoch"]))
-        mlflow.log_metric("torch_train_loss", row["train_loss"], step=int(row["epoch"]))
+    log_curves({"torch_valid_ndcg_at_5": [row["valid_score"] for row in loop.history],
+                "torch_train_loss": [row["train_loss"] for row in loop.history]},
+               steps=[int(row["epoch"]) for row in loop.history])
+    return scorer, standardizer, loop
 
-    lgb_valid = np.asarray(booster.predict(x_valid), dtype=np.float64)
-    torch_valid = _torch_scores(scorer, xv_std)
+
+def _best_weight(lgb_valid: np.ndarray, torch_valid: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> float:
+    """The LightGBM weight of the blend with the best validation NDCG@5 (ties keep the first, LightGBM-heavier)."""
+    g_valid = data.group_sizes(valid)
+    valid_frame = valid.assign(relevance=y_valid)
     best_weight, best_ndcg = 1.0, -1.0
     for weight in ENSEMBLE_WEIGHTS:
         ndcg = ranking_report(valid_frame.assign(score=blend(lgb_valid, torch_valid, g_valid, weight)), "score",
                               "relevance")["ndcg@5"]
         if ndcg > best_ndcg + 1e-9:
             best_weight, best_ndcg = weight, ndcg
+    return best_weight
+
+
+def run_ranker(
+    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path
+) -> dict[str, Any]:
+    import mlflow
+
+    models = args.ranker_models.split(",")
+    features = data.feature_columns(train)
+    if not features:
+        raise ValueError("the training set has no numeric feature columns")
+    y_train = observed_relevance(train).to_numpy(dtype=np.float64)
+    y_valid = observed_relevance(valid).to_numpy(dtype=np.float64)
+    g_train, g_valid = data.group_sizes(train), data.group_sizes(valid)
+    x_train = train[features].to_numpy(dtype=np.float64)
+    x_valid = valid[features].to_numpy(dtype=np.float64)
+    timings: dict[str, float] = {}
+
+    config = LightGBMConfig(
+        num_leaves=args.lgb_num_leaves, learning_rate=args.lgb_learning_rate, num_boost_round=args.lgb_num_boost_round,
+        early_stopping_rounds=args.lgb_early_stopping_rounds, min_data_in_leaf=args.lgb_min_data_in_leaf,
+        max_bin=args.lgb_max_bin, num_threads=args.threads, seed=args.seed,
+    )
+    started = time.perf_counter()
+    booster, curves = train_lightgbm(x_train, y_train, g_train, x_valid, y_valid, g_valid, features, config)
+    timings["lightgbm_train_seconds"] = time.perf_counter() - started
+    log_curves({f"lgb_valid_{name.replace('@', '_at_')}": values for name, values in curves.items()})
+    lgb_valid = np.asarray(booster.predict(x_valid), dtype=np.float64)
+
+    scorer, loop, best_weight = None, None, 1.0
+    standardizer = data.Standardizer.fit(train, features)
+    if "torch" in models:
+        started = time.perf_counter()
+        scorer, standardizer, loop = _train_scorer(args, train, valid, features, y_train, y_valid)
+        timings["torch_train_seconds"] = time.perf_counter() - started
+        best_weight = _best_weight(lgb_valid, _torch_scores(scorer, standardizer.transform(valid)), valid, y_valid)
     ensemble = EnsembleRanker(booster, scorer, standardizer, features, best_weight)
 
+    started = time.perf_counter()
     truth = None
     if args.truth_uri:
         truth = data.read_frame(f"{args.truth_uri.rstrip('/')}/candidates")
-    metrics: dict[str, float] = {"ensemble_weight_lightgbm": best_weight, "lgb_best_iteration": booster.best_iteration,
-                                 "torch_best_epoch": loop.best_epoch}
+    metrics: dict[str, float] = {"ensemble_weight_lightgbm": best_weight, "lgb_best_iteration": booster.best_iteration}
+    if loop is not None:
+        metrics["torch_best_epoch"] = loop.best_epoch
     evaluations = {"valid": valid} | ({"test": test} if test is not None else {})
     reports = {}
     for split, frame in evaluations.items():
         x = frame[features].to_numpy(dtype=np.float64)
-        lgb_scores = np.asarray(booster.predict(x), dtype=np.float64)
-        torch_scores = _torch_scores(scorer, standardizer.transform(frame))
-        sizes = data.group_sizes(frame)
-        report = _evaluate(frame, {"lightgbm": lgb_scores, "torch": torch_scores,
-                                   "ensemble": blend(lgb_scores, torch_scores, sizes, best_weight)}, truth)
+        scores = {"lightgbm": np.asarray(booster.predict(x), dtype=np.float64)}
+        if scorer is not None:
+            scores["torch"] = _torch_scores(scorer, standardizer.transform(frame))
+        scores["ensemble"] = ensemble.predict(frame)
+        report = _evaluate(frame, scores, truth)
         reports[split] = report
         for name, values in report.items():
             metrics.update(_metrics(f"{split}_{name}", values))
-    mlflow.log_metrics(metrics)
+    timings["evaluation_seconds"] = time.perf_counter() - started
     (workdir / "evaluation.json").write_text(json.dumps(reports, indent=2, default=float))
     mlflow.log_artifact(str(workdir / "evaluation.json"))
 
+    started = time.perf_counter()
     table = "\n".join(
         ["| model | NDCG@1 | NDCG@5 | NDCG@10 | MRR |", "|---|---|---|---|---|"]
         + [f"| {name} | {r['ndcg@1']:.3f} | {r['ndcg@5']:.3f} | {r['ndcg@10']:.3f} | {r['mrr']:.3f} |"
@@ -273,10 +305,14 @@ def run_ranker(
         train_window=_window(train), valid_window=_window(valid), test_window=_window(test),
         train_rows=len(train), valid_rows=len(valid), train_groups=len(g_train), valid_groups=len(g_valid),
         lgb_trees=booster.num_trees(), weight=best_weight, metrics_table=table,
+        models=" and ".join(MODEL_NAMES[m] for m in models),
     )
     _log_artifacts(booster, features, x_valid, curves, card, workdir)
     _log_models(ensemble, valid.head(200), workdir)
+    timings["model_logging_seconds"] = time.perf_counter() - started
+    mlflow.log_metrics({**metrics, **timings})
     valid_ensemble = reports["valid"]["ensemble"]
     return {"metrics": {"valid_ndcg_at_5": valid_ensemble["ndcg@5"], "valid_mrr": valid_ensemble["mrr"],
-                        "ensemble_weight_lightgbm": best_weight}, "device": loop.device,
-            "resumed_from_epoch": loop.resumed_from_epoch}
+                        "ensemble_weight_lightgbm": best_weight, **timings},
+            "device": loop.device if loop is not None else "cpu",
+            "resumed_from_epoch": loop.resumed_from_epoch if loop is not None else None}
