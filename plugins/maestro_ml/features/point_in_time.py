@@ -79,33 +79,43 @@ def join_view(lookups: pd.DataFrame, view: Any, features: list[str]) -> pd.DataF
         columns=[*view.join_keys, TIMESTAMP_COLUMN, *features],
     ).rename(columns=dict(zip(view.join_keys, join_keys, strict=True)))
     left_code, right_code = _codes(lookups, rows, join_keys)
-    left = pd.DataFrame({"_key": left_code, "_t": stamps.to_numpy(), "_i": np.arange(len(lookups))})
+    # Times as int64 nanoseconds: iterating tz-aware timestamps into numpy costs more than the join.
+    left = pd.DataFrame({"_key": left_code, "_t": stamps.astype("int64").to_numpy(), "_i": np.arange(len(lookups))})
     # Ties on (key, time) keep the last row in file order, as Feast's file store does without a created column.
-    right = rows[[TIMESTAMP_COLUMN, *features]].assign(_key=right_code).rename(columns={TIMESTAMP_COLUMN: "_row_t"})
-    right["_t"] = right["_row_t"].to_numpy()
+    right = rows[features].assign(_key=right_code, _t=rows[TIMESTAMP_COLUMN].astype("int64").to_numpy())
+    right["_row_t"] = right["_t"]
     left = left.sort_values("_t", kind="mergesort")
     right = right.sort_values("_t", kind="mergesort")
     merged = pd.merge_asof(left, right, on="_t", by="_key", direction="backward", allow_exact_matches=True)
     if ttl is not None:
-        fresh = (merged["_t"] - merged["_row_t"]) <= ttl
+        fresh = (merged["_t"] - merged["_row_t"]) <= ttl.value
         for name in features:
             merged[name] = merged[name].where(fresh)
     merged = merged.sort_values("_i", kind="mergesort")
     return merged[features].set_axis(lookups.index)
 
 
-def on_demand_features(odfv: Any, joined: pd.DataFrame, chunk_rows: int = ODFV_CHUNK_ROWS) -> dict[str, pd.Series]:
+def on_demand_features(
+    odfv: Any, joined: pd.DataFrame, join_keys: dict[str, list[str]], chunk_rows: int = ODFV_CHUNK_ROWS
+) -> dict[str, pd.Series]:
     """The requested outputs of one on-demand view, computed by Feast's own transformation.
 
-    Only the columns the view reads go in, in chunks: a python-mode transformation turns its input
-    into Python lists, which for every column of millions of rows would not fit in memory.
+    A python-mode transformation runs Python per row, so each distinct input goes in once: rows
+    with the same source keys, lookup time and request fields read the same view rows (every
+    candidate of a decision shares its task's urgency). Only the columns the view reads go in, in
+    chunks, because its input becomes Python lists. ``join_keys``: source view name -> join keys.
     """
-    inputs = [f.name for projection in odfv.source_feature_view_projections.values() for f in projection.features]
-    inputs += [f.name for source in odfv.source_request_sources.values() for f in source.schema]
-    inputs = list(dict.fromkeys(inputs))
+    sources = odfv.source_feature_view_projections
+    inputs = [f.name for projection in sources.values() for f in projection.features]
+    request = [f.name for source in odfv.source_request_sources.values() for f in source.schema]
+    inputs = list(dict.fromkeys(inputs + request))
+    identity = list(dict.fromkeys([k for name in sources for k in join_keys[name]] + [TIMESTAMP_COLUMN] + request))
+    codes = joined.groupby(identity, sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(codes, return_index=True)  # first row of each code, codes being 0..n-1
+    distinct = joined[inputs].iloc[first]
     outputs: dict[str, list[pa.Array]] = {}
-    for lo in range(0, max(len(joined), 1), chunk_rows):
-        table = pa.Table.from_pandas(joined[inputs].iloc[lo : lo + chunk_rows], preserve_index=False)
+    for lo in range(0, max(len(distinct), 1), chunk_rows):
+        table = pa.Table.from_pandas(distinct.iloc[lo : lo + chunk_rows], preserve_index=False)
         transformed = odfv.transform_arrow(table, False)
         for name in transformed.column_names:
             if name in odfv.requested_features and name not in inputs:
@@ -114,10 +124,9 @@ def on_demand_features(odfv: Any, joined: pd.DataFrame, chunk_rows: int = ODFV_C
 
     types = {f.name: from_feast_to_pyarrow_type(f.dtype) for f in odfv.features}
     # A chunk whose outputs are all None comes back typed null: every chunk is cast to the declared type.
-    return {
-        name: pa.chunked_array([part.cast(types[name]) for part in parts]).to_pandas().set_axis(joined.index)
-        for name, parts in outputs.items()
-    }
+    values = {name: pa.chunked_array([part.cast(types[name]) for part in parts]).to_pandas()
+              for name, parts in outputs.items()}
+    return {name: column.iloc[codes].set_axis(joined.index) for name, column in values.items()}
 
 
 def historical_features(store: FeatureStore, service: FeatureService, entities: pd.DataFrame) -> pd.DataFrame:
@@ -135,8 +144,10 @@ def historical_features(store: FeatureStore, service: FeatureService, entities: 
         features = [f for f in features if f not in frame.columns]
         parts.append(join_view(frame, view, features))
     joined = pd.concat(parts, axis=1)
+    join_keys = {view.projection.name_to_use(): [view.projection.join_key_map.get(k, k) for k in view.join_keys]
+                 for view, _ in by_view}
     for odfv in odfvs:
-        for name, values in on_demand_features(odfv, joined).items():
+        for name, values in on_demand_features(odfv, joined, join_keys).items():
             joined[name] = values
     log.info("point-in-time join: %d rows, %d views, %d on-demand views", len(joined), len(by_view), len(odfvs))
     return joined
