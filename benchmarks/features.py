@@ -9,10 +9,10 @@ Phases (each in its own process, so imports, caches and peak memory are its own)
   ``FeatureStore.get_online_features`` for the ``task_assignment_v1`` service on 1 task x 50
   candidate users (one call), p50/p99 over ``--requests`` requests after a warm-up. Baseline in
   the same run: the same 50 candidates fetched with 50 single-row calls.
-* ``training``: ``training_set`` for the ranking and duration sets over ``--train-days`` days,
-  rows/s; baseline in the same run: the same point-in-time join written directly in pandas
-  (``merge_asof`` per view, no on-demand features), which is what Feast's file store does
-  underneath.
+* ``training``: ``training_set`` (the default in-process join, ``maestro_ml.features.point_in_time``)
+  for the ranking and duration sets over ``--train-days`` days, rows/s; baseline in the same run:
+  the same point-in-time join written directly in pandas (``merge_asof`` per view, no on-demand
+  features). ``benchmarks/training.py --phase sets`` compares it with Feast's file offline store.
 
 Run: ``.venv/bin/python benchmarks/features.py --preset demo`` (or ``bench``).
 """
@@ -294,8 +294,8 @@ def main() -> None:
                   f"50 single-row calls: p50 {r['baseline_single_row_calls_p50_ms']} ms, "
                   f"p99 {r['baseline_single_row_calls_p99_ms']} ms | {r['peak_rss_mb']} |")
         elif r["phase"] == "training":
-            print(f"| training set `{r['kind']}` {r['window']} | file offline store | {r['rows']:,} rows x "
-                  f"{r['columns']} in {r['seconds']} s ({r['rows_per_s']:,} rows/s) | pandas merge_asof: "
+            print(f"| training set `{r['kind']}` {r['window']} | offline tables | {r['rows']:,} rows x "
+                  f"{r['columns']} in {r['seconds']} s ({r['rows_per_s']:,} rows/s), in-process join | pandas merge_asof: "
                   f"{r['baseline_pandas_seconds']} s | {r['peak_rss_mb']} |")
         else:
             print(f"| prepare {args.preset}: {r['events']:,} events | - | simulate {r['simulate_s']} s, ingest "

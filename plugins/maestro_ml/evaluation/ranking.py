@@ -65,6 +65,7 @@ Score functions on the frame (higher = ranked first): ``random_scores`` (seeded 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -109,11 +110,11 @@ def _ranked(
     scores: np.ndarray, relevance: np.ndarray, codes: np.ndarray, ties: Ties
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row order by (group, score descending, tie-break) and each sorted row's 0-based position in its group."""
-    idx = np.arange(len(scores))
+    # lexsort is stable, so rows that tie on every key keep their input order without an index key.
     if ties == "stable":
-        order = np.lexsort((idx, -scores, codes))
+        order = np.lexsort((-scores, codes))
     elif ties == "pessimistic":
-        order = np.lexsort((idx, relevance, -scores, codes))
+        order = np.lexsort((relevance, -scores, codes))
     else:
         raise ValueError(f"unknown ties {ties!r}; expected 'stable' or 'pessimistic'")
     return order, _positions(codes[order])
@@ -136,32 +137,47 @@ def _dcg(gains: np.ndarray, positions: np.ndarray, codes: np.ndarray, n_groups: 
     return np.bincount(codes, weights=gains * discount, minlength=n_groups)
 
 
-def _ndcg_per_group(
-    s: np.ndarray, r: np.ndarray, codes: np.ndarray, n_groups: int, k: int | None, ties: Ties
-) -> np.ndarray:
+@dataclass(frozen=True)
+class _Ranked:
+    """One group-wise sort of the scores and one of the ideal order, shared by every metric of a report."""
+
+    codes: np.ndarray
+    n_groups: int
+    relevance: np.ndarray
+    gains: np.ndarray
+    order: np.ndarray
+    positions: np.ndarray
+    ideal: np.ndarray
+    ideal_positions: np.ndarray
+
+    @classmethod
+    def of(cls, s: np.ndarray, r: np.ndarray, codes: np.ndarray, n_groups: int, ties: Ties) -> _Ranked:
+        order, pos = _ranked(s, r, codes, ties)
+        ideal = np.lexsort((-r, codes))
+        return cls(codes, n_groups, r, np.power(2.0, r) - 1.0, order, pos, ideal, _positions(codes[ideal]))
+
+
+def _ndcg_per_group(ranked: _Ranked, k: int | None) -> np.ndarray:
     """NDCG@k of every group; NaN for groups without a relevant item."""
     if k is not None and k < 1:
         raise ValueError(f"k must be >= 1 (or None), got {k}")
-    gains = np.power(2.0, r) - 1.0
-    order, pos = _ranked(s, r, codes, ties)
-    dcg = _dcg(gains[order], pos, codes[order], n_groups, k)
-    ideal = np.lexsort((-r, codes))
-    idcg = _dcg(gains[ideal], _positions(codes[ideal]), codes[ideal], n_groups, k)
+    rk = ranked
+    dcg = _dcg(rk.gains[rk.order], rk.positions, rk.codes[rk.order], rk.n_groups, k)
+    idcg = _dcg(rk.gains[rk.ideal], rk.ideal_positions, rk.codes[rk.ideal], rk.n_groups, k)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(idcg > 0, dcg / idcg, np.nan)
 
 
-def _mrr_per_group(
-    s: np.ndarray, r: np.ndarray, codes: np.ndarray, n_groups: int, min_relevance: float | None, ties: Ties
-) -> np.ndarray:
+def _mrr_per_group(ranked: _Ranked, min_relevance: float | None) -> np.ndarray:
     """1 / rank of the first relevant item of every group; NaN for groups without one."""
+    r, codes, n_groups = ranked.relevance, ranked.codes, ranked.n_groups
     if min_relevance is None:
         best = np.full(n_groups, -np.inf)
         np.maximum.at(best, codes, r)
         relevant = (r == best[codes]) & (r > 0)
     else:
         relevant = r >= min_relevance
-    order, pos = _ranked(s, r, codes, ties)
+    order, pos = ranked.order, ranked.positions
     hit = relevant[order]
     first = np.full(n_groups, np.iinfo(np.int64).max)
     np.minimum.at(first, codes[order][hit], pos[hit])
@@ -184,16 +200,14 @@ def ndcg_at_k(scores: Any, relevance: Any, groups: Any, k: int | None, *, ties: 
     ties in ``scores`` keep input order (``ties="stable"``) or rank the least relevant first
     (``ties="pessimistic"``).
     """
-    s, r, codes, n_groups = _prepare(scores, relevance, groups)
-    return _mean(_ndcg_per_group(s, r, codes, n_groups, k, ties))
+    return _mean(_ndcg_per_group(_Ranked.of(*_prepare(scores, relevance, groups), ties), k))
 
 
 def mrr(
     scores: Any, relevance: Any, groups: Any, *, min_relevance: float | None = None, ties: Ties = "stable"
 ) -> float:
     """Mean reciprocal rank of each group's most relevant item (or first with ``rel >= min_relevance``)."""
-    s, r, codes, n_groups = _prepare(scores, relevance, groups)
-    return _mean(_mrr_per_group(s, r, codes, n_groups, min_relevance, ties))
+    return _mean(_mrr_per_group(_Ranked.of(*_prepare(scores, relevance, groups), ties), min_relevance))
 
 
 def ranking_report(
@@ -207,8 +221,9 @@ def ranking_report(
 ) -> dict[str, float]:
     """``ndcg@k`` for every k in ``ks``, ``mrr``, and the number of ``groups`` (with a relevant item) and ``rows``."""
     s, r, codes, n_groups = _prepare(frame[score_col], frame[relevance_col], frame[group_col])
-    report: dict[str, float] = {f"ndcg@{k}": _mean(_ndcg_per_group(s, r, codes, n_groups, k, ties)) for k in ks}
-    report["mrr"] = _mean(_mrr_per_group(s, r, codes, n_groups, None, ties))
+    ranked = _Ranked.of(s, r, codes, n_groups, ties)
+    report: dict[str, float] = {f"ndcg@{k}": _mean(_ndcg_per_group(ranked, k)) for k in ks}
+    report["mrr"] = _mean(_mrr_per_group(ranked, None))
     report["groups"] = int(np.count_nonzero(np.bincount(codes, weights=(r > 0).astype(np.float64), minlength=n_groups)))
     report["rows"] = len(s)
     return report
@@ -225,8 +240,9 @@ def observed_relevance(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(grade, index=frame.index, name="relevance", dtype="int64")
 
 
-def _utc_ns(values: Any) -> pd.Series:
-    return pd.Series(pd.to_datetime(values, utc=True)).astype("datetime64[ns, UTC]")
+def _utc_ns(values: Any) -> np.ndarray:
+    """UTC instants as naive datetime64[ns]: numpy of a tz-aware Series is an object array of Timestamps."""
+    return pd.Series(pd.to_datetime(values, utc=True)).dt.tz_convert(None).astype("datetime64[ns]").to_numpy()
 
 
 def join_truth(
@@ -248,7 +264,7 @@ def join_truth(
         {
             "task_id": frame["task_id"].astype(object).to_numpy(),
             "user_id": frame["user_id"].astype(object).to_numpy(),
-            "t": _utc_ns(frame["assigned_at"]).to_numpy(),
+            "t": _utc_ns(frame["assigned_at"]),
             "_row": np.arange(len(frame)),
         }
     )
@@ -257,7 +273,7 @@ def join_truth(
             "task_id": truth_candidates["task_id"].astype(object).to_numpy(),
             "user_id": truth_candidates["user_id"].astype(object).to_numpy(),
             "assignment_seq": truth_candidates["assignment_seq"].astype("int64").to_numpy(),
-            "t": _utc_ns(truth_candidates["assigned_at"]).to_numpy(),
+            "t": _utc_ns(truth_candidates["assigned_at"]),
             **{c: truth_candidates[c].to_numpy() for c in columns if c not in TRUTH_KEYS},
         }
     )

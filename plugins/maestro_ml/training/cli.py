@@ -93,6 +93,42 @@ def _metrics(prefix: str, report: dict[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
 
 
+SCHEMA_SAMPLE_ROWS = 10_000
+
+
+def lineage_dataset(frame: Any, uri: str, name: str, digest: str) -> Any:
+    """An MLflow dataset of ``frame`` (``log_input``) with our digest and a schema inferred from a sample.
+
+    MLflow infers a dataset's schema by checking every value of every column and computes its own
+    digest: minutes for a million-row set, more than training LightGBM on it.
+    """
+    from functools import cached_property
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.pandas_dataset import PandasDataset
+    from mlflow.models import infer_signature
+
+    step = max(1, len(frame) // SCHEMA_SAMPLE_ROWS)
+
+    class SampledSchemaDataset(PandasDataset):  # type: ignore[misc]
+        @cached_property
+        def schema(self) -> Any:
+            return infer_signature(self.df.iloc[::step]).inputs
+
+    return SampledSchemaDataset(frame, source=resolve_dataset_source(uri), name=name, digest=digest)
+
+
+def model_requirements() -> list[str]:
+    """Pinned pip requirements of the logged models, from this environment (the training image).
+
+    Passed to ``log_model`` so MLflow does not infer them by importing each model in a subprocess.
+    """
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in ("mlflow", "lightgbm", "torch", "numpy", "pandas",
+                                                              "pyarrow", "scikit-learn")]
+
+
 def log_curves(curves: dict[str, list[float]], steps: list[int] | None = None) -> None:
     """Per-step metric histories in batched calls: one HTTP request per 1,000 points, not one per point."""
     import mlflow
@@ -129,16 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     test = data.read_frame(args.test_uri) if args.test_uri else None
     tags = {"model": args.model, "git_sha": git_sha(), **parse_tags(args.run_tags)}
     with mlflow.start_run(tags=tags) as run, tempfile.TemporaryDirectory(prefix="maestro-train-") as workdir:
+        digests = {}
         for name, frame, uri in (("train", train, args.train_uri), ("valid", valid, args.valid_uri),
                                  ("test", test, args.test_uri)):
             if frame is not None:
-                dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
-                    frame, source=uri, name=f"{args.model}-{name}"
-                )
-                mlflow.log_input(dataset, context=name)
+                digests[name] = data.digest(frame)
+                mlflow.log_input(lineage_dataset(frame, uri, f"{args.model}-{name}", digests[name]), context=name)
         params = {k: v for k, v in vars(args).items() if k not in ("run_tags", "tracking_uri")}
         mlflow.log_params({**params, "train_rows": len(train), "valid_rows": len(valid),
-                           "train_digest": data.digest(train)})
+                           "train_digest": digests["train"]})
+        args.train_digest = digests["train"]  # the checkpoint's identity: a checkpoint of other data is ignored
         if args.model == "task_assignment":
             from maestro_ml.training.train_ranker import run_ranker
 

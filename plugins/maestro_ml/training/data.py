@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from maestro_ml import storage
@@ -33,7 +35,8 @@ def read_frame(uri: str, max_rows: int | None = None) -> pd.DataFrame:
     table = pq.read_table(path, filesystem=fs)
     frame = table.to_pandas()
     sort = [c for c in (TIME_COLUMN, GROUP_COLUMN, "user_id") if c in frame.columns]
-    frame = frame.sort_values(sort, kind="mergesort").reset_index(drop=True)
+    if not _is_sorted(frame, sort):  # the DAG writes sets in this order; a sort of a million rows costs seconds
+        frame = frame.sort_values(sort, kind="mergesort").reset_index(drop=True)
     if max_rows is not None and len(frame) > max_rows:
         if GROUP_COLUMN in frame.columns:
             sizes = frame.groupby(GROUP_COLUMN, sort=False).size()
@@ -42,6 +45,35 @@ def read_frame(uri: str, max_rows: int | None = None) -> pd.DataFrame:
         else:
             frame = frame.iloc[:max_rows].reset_index(drop=True)
     return frame
+
+
+def _is_sorted(frame: pd.DataFrame, columns: list[str]) -> bool:
+    """Whether ``frame`` is in lexicographic order of ``columns`` (no nulls in them)."""
+    if len(frame) < 2 or not columns:
+        return True
+    tied = np.ones(len(frame) - 1, dtype=bool)  # rows equal to their predecessor on the columns so far
+    for name in columns:
+        values = frame[name].to_numpy()
+        if pd.isna(values).any():
+            return False
+        later, earlier = values[1:], values[:-1]
+        if (tied & (later < earlier)).any():
+            return False
+        tied &= later == earlier
+    return True
+
+
+def read_truth(truth_uri: str, columns: list[str], frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """The simulator's candidate truth (``<truth_uri>/candidates``), ``columns`` only, for the tasks in ``frames``.
+
+    The truth holds every candidate of the whole simulation (millions of rows); evaluation needs a few columns
+    of the evaluated tasks only.
+    """
+    fs, path = storage.filesystem(f"{truth_uri.rstrip('/')}/candidates")
+    table = pq.read_table(path, filesystem=fs, columns=columns)
+    tasks = pd.concat([f["task_id"] for f in frames if f is not None], ignore_index=True).astype(str).unique()
+    keep = pc.is_in(table["task_id"].cast(pa.string()), value_set=pa.array(tasks, type=pa.string()))
+    return table.filter(keep).to_pandas()
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:

@@ -23,11 +23,12 @@ class EnsemblePyfunc(PythonModel):  # type: ignore[misc]
 
         bundle = Path(context.artifacts["bundle"])
         meta = json.loads((bundle / "ensemble.json").read_text())
-        std = meta["standardizer"]
-        standardizer = Standardizer(tuple(std["columns"]), np.array(std["medians"]), np.array(std["means"]),
-                                    np.array(std["scales"]))
         booster = lgb.Booster(model_file=str(bundle / "lightgbm.txt"))
-        scorer = None  # absent when the ranker was trained with --ranker-models lightgbm
+        # No scorer nor standardizer when the ranker was trained with --ranker-models lightgbm.
+        scorer, standardizer, std = None, None, meta["standardizer"]
+        if std is not None:
+            standardizer = Standardizer(tuple(std["columns"]), np.array(std["medians"]), np.array(std["means"]),
+                                        np.array(std["scales"]))
         if (bundle / "scorer.pt").exists():
             scorer = torch.load(bundle / "scorer.pt", weights_only=False)
             scorer.eval()

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from maestro_ml.evaluation.duration import duration_report, global_median_slip, slip_baseline, truth_mae
+from maestro_ml.evaluation.ranking import TRUTH_KEYS
 from maestro_ml.training import data
-from maestro_ml.training.cli import _metrics, log_curves
+from maestro_ml.training.cli import _metrics, log_curves, model_requirements
 from maestro_ml.training.duration import Calibration, QuantileMLP, pinball_loss, predict_log_quantiles
 from maestro_ml.training.loop import LoopConfig, fit
 
@@ -101,14 +102,15 @@ def run_duration(
                LoopConfig(epochs=args.epochs, patience=args.patience, learning_rate=args.learning_rate,
                           batch_size=args.batch_size, device=args.device, checkpoint_dir=args.checkpoint_dir,
                           seed=args.seed),
-               data_digest=data.digest(train))
+               data_digest=args.train_digest)
     log_curves({"valid_mae_by_epoch": [-row["valid_score"] for row in loop.history],
                 "train_pinball_loss": [row["train_loss"] for row in loop.history]},
                steps=[int(row["epoch"]) for row in loop.history])
 
     calibration = Calibration.fit(predict_log_quantiles(model, x_valid) + log_est_valid[:, None], np.log(y_valid))
     fallback = global_median_slip(train)
-    truth = data.read_frame(f"{args.truth_uri.rstrip('/')}/candidates") if args.truth_uri else None
+    truth = (data.read_truth(args.truth_uri, [*TRUTH_KEYS, "median_duration_hours"], [valid, test])
+             if args.truth_uri else None)
     metrics: dict[str, float] = {"best_epoch": loop.best_epoch, **{f"conformal_margin_{k}": v
                                                                   for k, v in calibration.margins.items()}}
     reports: dict[str, Any] = {}
@@ -167,6 +169,7 @@ def run_duration(
     mlflow.pytorch.log_model(
         model, name="model", signature=infer_signature(sample, predict_log_quantiles(model, sample)),
         input_example=sample[:5],
+        pip_requirements=model_requirements(),
     )
     model_report = valid_report["model"]
     return {"metrics": {"valid_mae": model_report["mae"], "valid_coverage80": model_report.get("coverage80"),

@@ -11,9 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from maestro_ml.evaluation.ranking import baseline_reports, observed_relevance, ranking_report, truth_relevance
+from maestro_ml.evaluation.ranking import (
+    TRUTH_KEYS,
+    baseline_reports,
+    observed_relevance,
+    ranking_report,
+    truth_relevance,
+)
 from maestro_ml.training import data
-from maestro_ml.training.cli import _metrics, log_curves
+from maestro_ml.training.cli import _metrics, log_curves, model_requirements
 from maestro_ml.training.loop import LoopConfig, fit
 from maestro_ml.training.ranker import (
     ENSEMBLE_WEIGHTS,
@@ -70,6 +76,8 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
     scored = frame.assign(relevance=observed_relevance(frame).to_numpy())
     if truth is not None:
         scored["truth_relevance"] = truth_relevance(scored, truth).to_numpy()
+    # Integer group codes once, so each of the dozen reports below does not factorize string ids again.
+    scored[data.GROUP_COLUMN] = pd.factorize(scored[data.GROUP_COLUMN])[0]
     report: dict[str, Any] = {}
     for name, values in scores.items():
         scored[f"score_{name}"] = values
@@ -87,7 +95,7 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
 class EnsembleRanker:
     """The served model: standardize, score with both models, blend within the request's group."""
 
-    def __init__(self, booster: Any, scorer: Any, standardizer: data.Standardizer, features: list[str],
+    def __init__(self, booster: Any, scorer: Any, standardizer: data.Standardizer | None, features: list[str],
                  weight: float) -> None:
         self.booster, self.scorer, self.standardizer = booster, scorer, standardizer
         self.features, self.weight = features, weight
@@ -97,6 +105,7 @@ class EnsembleRanker:
         lgb_scores = np.asarray(self.booster.predict(x_raw), dtype=np.float64)
         if self.scorer is None:  # trained with --ranker-models lightgbm
             return lgb_scores
+        assert self.standardizer is not None  # trained together with the scorer
         torch_scores = _torch_scores(self.scorer, self.standardizer.transform(frame))
         groups = frame[data.GROUP_COLUMN] if data.GROUP_COLUMN in frame else pd.Series(np.zeros(len(frame)))
         sizes = groups.groupby(groups, sort=False).size().to_numpy() if len(frame) else np.zeros(0, dtype=np.int64)
@@ -119,6 +128,7 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
         name="lightgbm_ranker",
         signature=infer_signature(x_sample, ensemble.booster.predict(x_sample.to_numpy(dtype=np.float64))),
         input_example=x_sample.head(5),
+        pip_requirements=model_requirements(),
     )
     bundle = workdir / "ensemble"
     bundle.mkdir(parents=True, exist_ok=True)
@@ -130,11 +140,12 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
             name="torch_scorer",
             signature=infer_signature(x_std, _torch_scores(ensemble.scorer, x_std)),
             input_example=x_std[:5],
+            pip_requirements=model_requirements(),
         )
         torch.save(ensemble.scorer, bundle / "scorer.pt")
     (bundle / "ensemble.json").write_text(
         json.dumps({"weight": ensemble.weight, "features": ensemble.features,
-                    "standardizer": ensemble.standardizer.to_dict()}, indent=2)
+                    "standardizer": ensemble.standardizer.to_dict() if ensemble.standardizer else None}, indent=2)
     )
     from maestro_ml.training.pyfunc import EnsemblePyfunc
 
@@ -145,6 +156,7 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
         artifacts={"bundle": str(bundle)},
         signature=infer_signature(sample[columns], ensemble.predict(sample)),
         input_example=sample[columns].head(5),
+        pip_requirements=model_requirements(),
         code_paths=[str(Path(__file__).resolve().parents[1])],
     )
 
@@ -216,7 +228,7 @@ def _train_scorer(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataF
     loop = fit(scorer, batches, loss_fn, validate,
                LoopConfig(epochs=args.epochs, patience=args.patience, learning_rate=args.learning_rate,
                           device=args.device, checkpoint_dir=args.checkpoint_dir, seed=args.seed),
-               data_digest=data.digest(train))
+               data_digest=args.train_digest)
     log_curves({"torch_valid_ndcg_at_5": [row["valid_score"] for row in loop.history],
                 "torch_train_loss": [row["train_loss"] for row in loop.history]},
                steps=[int(row["epoch"]) for row in loop.history])
@@ -263,8 +275,7 @@ def run_ranker(
     log_curves({f"lgb_valid_{name.replace('@', '_at_')}": values for name, values in curves.items()})
     lgb_valid = np.asarray(booster.predict(x_valid), dtype=np.float64)
 
-    scorer, loop, best_weight = None, None, 1.0
-    standardizer = data.Standardizer.fit(train, features)
+    scorer, loop, best_weight, standardizer = None, None, 1.0, None
     if "torch" in models:
         started = time.perf_counter()
         scorer, standardizer, loop = _train_scorer(args, train, valid, features, y_train, y_valid)
@@ -275,7 +286,7 @@ def run_ranker(
     started = time.perf_counter()
     truth = None
     if args.truth_uri:
-        truth = data.read_frame(f"{args.truth_uri.rstrip('/')}/candidates")
+        truth = data.read_truth(args.truth_uri, [*TRUTH_KEYS, "utility"], [valid, test])
     metrics: dict[str, float] = {"ensemble_weight_lightgbm": best_weight, "lgb_best_iteration": booster.best_iteration}
     if loop is not None:
         metrics["torch_best_epoch"] = loop.best_epoch
@@ -284,9 +295,10 @@ def run_ranker(
     for split, frame in evaluations.items():
         x = frame[features].to_numpy(dtype=np.float64)
         scores = {"lightgbm": np.asarray(booster.predict(x), dtype=np.float64)}
+        scores["ensemble"] = scores["lightgbm"]
         if scorer is not None:
             scores["torch"] = _torch_scores(scorer, standardizer.transform(frame))
-        scores["ensemble"] = ensemble.predict(frame)
+            scores["ensemble"] = blend(scores["lightgbm"], scores["torch"], data.group_sizes(frame), best_weight)
         report = _evaluate(frame, scores, truth)
         reports[split] = report
         for name, values in report.items():
