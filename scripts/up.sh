@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: initialise the local platform and run it in the foreground until Ctrl-C.
 # Airflow 3 (api-server, scheduler, dag-processor, triggerer; LocalExecutor on SQLite unless
-# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN says otherwise), an MLflow server on SQLite, the Feast
-# repo applied and demo data in the landing zone. Re-running reuses everything that exists.
+# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN says otherwise), an MLflow server on SQLite, the training
+# pool, the Feast repo applied and demo data in the landing zone. Re-running reuses everything that exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.venv/bin"
@@ -66,14 +66,15 @@ echo "Starting services ..."
 start mlflow mlflow server --backend-store-uri "sqlite:///$MAESTRO_HOME/mlflow/mlflow.db" \
   --artifacts-destination "$MAESTRO_HOME/mlflow/artifacts" --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1
 start airflow-api-server airflow api-server --port "$AIRFLOW__API__PORT"
-start airflow-scheduler airflow scheduler
-start airflow-dag-processor airflow dag-processor
-start airflow-triggerer airflow triggerer
-
+# Task processes report to the api-server's execution API: a scheduler that starts first launches
+# tasks that fail before they run (retries hide it, but the first try is lost).
 for _ in $(seq 120); do
   curl -fsS "http://localhost:$AIRFLOW__API__PORT/api/v2/monitor/health" >/dev/null 2>&1 && break
   sleep 1
 done
+start airflow-scheduler airflow scheduler
+start airflow-dag-processor airflow dag-processor
+start airflow-triggerer airflow triggerer
 cat <<MSG
 
 Maestro ML is running (Ctrl-C stops everything):

@@ -107,9 +107,14 @@ def training_task(
             deferrable=deferrable,
             **task_kwargs,
         )
-    # No Airflow pool locally: the GPU pool exists only where the Kubernetes deployment creates it,
-    # and a task naming a missing pool is never scheduled.
-    return LocalTrainingOperator(task_id=task_id, model=model, arguments=args, **task_kwargs)
+    # The same pool as the pods, but a local run takes every slot: one training process already uses
+    # all the machine's cores (LightGBM and torch threads), so a second one would only slow both down
+    # and double the peak memory. Trainings queue one at a time instead. The scheduler never runs a
+    # task whose pool is missing, so `python -m maestro_ml.bootstrap` creates it wherever Airflow is
+    # set up (make up, make demo, compose, the Helm migration job); dag.test() does not look at pools.
+    gpu_pool = get_gpu_pool()
+    local_kwargs = {"pool": gpu_pool.airflow_pool, "pool_slots": gpu_pool.airflow_pool_slots, **task_kwargs}
+    return LocalTrainingOperator(task_id=task_id, model=model, arguments=args, **local_kwargs)
 
 
 def training_pod_operator(

@@ -14,12 +14,12 @@ DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2})?)?(Z|[+-]00:00)?)?$"
 
 
 def fail_without_retry_on_bad_data(gate: Callable[..., T], *args: Any) -> T:
-    """Run a validation gate; bad data stays bad, so a critical failure fails the task without retries."""
-    from maestro_ml.validation import DataValidationError
+    """Run a validation gate; bad (or no) data stays bad, so a critical failure fails the task without retries."""
+    from maestro_ml.validation import DataValidationError, NoDataError
 
     try:
         return gate(*args)
-    except DataValidationError as exc:
+    except (DataValidationError, NoDataError) as exc:
         raise AirflowFailException(str(exc)) from exc
 
 

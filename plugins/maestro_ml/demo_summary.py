@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from maestro_ml.lake import list_manifests, read_state
 from maestro_ml.settings import Settings
@@ -56,6 +58,93 @@ def _online_rows(settings: Settings) -> str:
     return ", ".join(f"{name} {n:,} entities" for name, n in found.items()) or "empty"
 
 
+def _metric(metrics: dict[str, float], name: str, spec: str = ".3f") -> str:
+    return format(metrics[name], spec) if name in metrics else "n/a"
+
+
+def _best_baseline(metrics: dict[str, float], split: str, suffix: str) -> str:
+    """The strongest ranking baseline's score, e.g. ``valid_baseline_<name>_ndcg_at_5`` (``_truth`` when against the truth)."""
+    prefix = f"{split}_baseline_"
+    found = {
+        name[len(prefix):-len(suffix)]: value
+        for name, value in metrics.items()
+        if name.startswith(prefix) and name.endswith(suffix) and ("_truth_" in suffix) == ("_truth_" in name)
+    }
+    if not found:
+        return "n/a"
+    best = max(found, key=found.__getitem__)
+    return f"{best} {found[best]:.3f}"
+
+
+def _quality(model: str, metrics: dict[str, float]) -> list[str]:
+    if model == "task_assignment":
+        return [
+            f"valid NDCG@5 {_metric(metrics, 'valid_ensemble_ndcg_at_5')} (best baseline: "
+            f"{_best_baseline(metrics, 'valid', '_ndcg_at_5')}), MRR {_metric(metrics, 'valid_ensemble_mrr')}, "
+            f"test NDCG@5 {_metric(metrics, 'test_ensemble_ndcg_at_5')}",
+            f"ground-truth NDCG@5 {_metric(metrics, 'valid_ensemble_truth_ndcg_at_5')} of 1.0 (best baseline: "
+            f"{_best_baseline(metrics, 'valid', '_truth_ndcg_at_5')}), LightGBM weight "
+            f"{_metric(metrics, 'ensemble_weight_lightgbm', '.2f')}",
+        ]
+    return [
+        f"valid MAE {_metric(metrics, 'valid_model_mae', '.2f')} h (slip baseline "
+        f"{_metric(metrics, 'valid_baseline_slip_mae', '.2f')} h, truth {_metric(metrics, 'valid_truth_mae', '.2f')} h), "
+        f"test MAE {_metric(metrics, 'test_model_mae', '.2f')} h",
+        f"interval coverage {_metric(metrics, 'valid_model_coverage80')} of 80%, "
+        f"{_metric(metrics, 'valid_model_coverage90')} of 90% (validation)",
+    ]
+
+
+def _model_files(client: Any, source: str) -> list[str]:
+    """Top-level files of a registered version's model: MLflow 3 keeps them with the logged model, not the run."""
+    from mlflow.exceptions import MlflowException
+
+    if not source.startswith("models:/"):
+        return []
+    try:
+        return sorted(a.path for a in client.list_logged_model_artifacts(source.removeprefix("models:/")))
+    except MlflowException:
+        return []
+
+
+def _models(settings: Settings) -> list[str]:
+    """Each model's ``challenger`` version and its metrics, read back from the MLflow registry and run."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from maestro_ml.training_pipeline import CHALLENGER, MODELS
+
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    lines, trained, champions = [], 0, []
+    for model, info in MODELS.items():
+        name = info["registered_name"]
+        try:
+            version = client.get_model_version_by_alias(name, CHALLENGER)
+        except MlflowException:
+            lines.append(f"    {name:<25} no {CHALLENGER} version")
+            continue
+        trained += 1
+        with contextlib.suppress(MlflowException):
+            champions.append(f"{name} v{client.get_model_version_by_alias(name, 'champion').version}")
+        run_id, source = version.run_id, version.source or ""
+        if not run_id:
+            lines.append(f"    {name:<25} v{version.version} ({CHALLENGER}) has no MLflow run: no metrics to show")
+            continue
+        run = client.get_run(run_id)
+        artifacts = sorted(a.path for a in client.list_artifacts(run_id))
+        seconds = run.data.metrics.get("training_seconds")
+        lines.append(f"    {name:<25} v{version.version} ({CHALLENGER}), run {run_id[:12]}"
+                     + (f", trained in {seconds:.0f}s" if seconds is not None else ""))
+        lines += [f"      {line}" for line in _quality(model, run.data.metrics)]
+        lines.append("      artifacts " + (", ".join(artifacts) or "none"))
+        files = _model_files(client, source)
+        lines.append(f"      model     {source}: {len(files)} files"
+                     + (", MLmodel present" if "MLmodel" in files else ", no MLmodel"))
+    head = [f"  models trained        {trained} of {len(MODELS)} with a {CHALLENGER} version (MLflow registry)"]
+    champion = ", ".join(champions) or "none yet (promotion is a later issue)"
+    return [*head, *lines, f"  champion              {champion}"]
+
+
 def pipeline_summary(settings: Settings, start: datetime, end: datetime) -> str:
     totals = ingestion_totals(settings, start, end)
     state = {name: read_state(settings.lake_uri, name).num_rows for name in STATE_TABLES}
@@ -71,7 +160,6 @@ def pipeline_summary(settings: Settings, start: datetime, end: datetime) -> str:
         "  state tables          " + ", ".join(f"{k} {v:,}" for k, v in state.items()),
         "  offline features      " + _feature_rows(settings),
         "  online store          " + _online_rows(settings),
-        "  models trained        none yet: training lands with issue 5",
-        "  champion              none yet",
+        *_models(settings),
     ]
     return "\n".join(lines)

@@ -42,7 +42,10 @@ def build_training_sets(model: str, params: dict | None = None, data_interval_en
         valid_days=params.get("valid_days", 2),
         test_days=params.get("test_days", 2),
     )
-    return build_sets(model, window, run_id or "manual", max_rows=params.get("max_rows"), settings=get_settings())
+    # An empty window stays empty: fail at once instead of retrying (and holding up the next runs).
+    return fail_without_retry_on_bad_data(
+        lambda: build_sets(model, window, run_id or "manual", max_rows=params.get("max_rows"), settings=get_settings())
+    )
 
 
 @task(multiple_outputs=False)
@@ -59,9 +62,10 @@ def training_arguments(sets: dict, params: dict | None = None, dag=None, run_id=
     from maestro_ml import storage
     from maestro_ml.gpu_pool import training_arguments as base_arguments
     from maestro_ml.settings import get_settings
-    from maestro_ml.training_pipeline import experiment_name
+    from maestro_ml.training_pipeline import ensure_experiment, experiment_name
 
     params = params or {}
+    ensure_experiment(sets["model"])
     tags = {"dag_id": dag.dag_id, "run_id": run_id, "data_interval_start": str(data_interval_start),
             "data_interval_end": str(data_interval_end), "window_end": sets["window"]["end"]}
     args = base_arguments(train_uri=sets["uris"]["train"], valid_uri=sets["uris"]["valid"],

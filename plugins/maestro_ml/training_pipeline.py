@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -43,6 +44,26 @@ def resolve_window(
         "test_start": bounds.test_start.isoformat(),
         "end": bounds.end.isoformat(),
     }
+
+
+def window_params(start: datetime | str, end: datetime | str, *, holdout_fraction: float = 0.15,
+                  step_days: float = 0.25, max_train_days: float | None = None) -> dict[str, Any]:
+    """The window Params (``end``, ``train_days``, ``valid_days``, ``test_days``) of a run over the data in ``[start, end)``.
+
+    Validation and test each get ``holdout_fraction`` of the days, in whole ``step_days`` (a quarter
+    day: the DAG's smallest split) and at least one step, so any simulated window from one day up
+    splits the same way; training gets the rest, or only its latest ``max_train_days``.
+    """
+    lo, hi = to_utc(start), to_utc(end)
+    days = (hi - lo).total_seconds() / 86400
+    holdout = max(step_days, round(days * holdout_fraction / step_days) * step_days)
+    train = days - 2 * holdout
+    if train < step_days:
+        raise ValueError(f"[{lo}, {hi}) is {days:g} days: too short to train, validate and test on")
+    if max_train_days is not None:
+        train = min(train, max_train_days)
+    return {"end": hi.strftime("%Y-%m-%dT%H:%M:%SZ"), "train_days": round(train, 6), "valid_days": holdout,
+            "test_days": holdout}
 
 
 def sets_uri(settings: Settings, model: str, run_key: str) -> str:
@@ -96,6 +117,36 @@ def validate_sets(sets: dict[str, Any], *, min_groups: int = 20, settings: Setti
 
 def experiment_name(model: str) -> str:
     return f"maestro-{model}"
+
+
+def ensure_experiment(model: str, settings: Settings | None = None) -> str:
+    """The model's MLflow experiment id, creating the experiment if it is missing.
+
+    With an embedded store (``sqlite:///`` under MAESTRO_HOME: ``make demo``, tests) MLflow would put
+    the artifacts in ``./mlruns`` of whatever directory the training process runs in, outside the
+    home that ``make demo`` wipes and ``make up`` reuses; they go under MAESTRO_HOME instead. A
+    tracking server keeps its own artifact root.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    settings = settings or get_settings()
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    name = experiment_name(model)
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = None
+    if not settings.mlflow_tracking_uri.startswith(("http://", "https://", "databricks")):
+        location = Path(settings.home, "mlflow", "artifacts", name).resolve().as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:
+        # The other training DAG's run, or a retry, created it first.
+        raced = client.get_experiment_by_name(name)
+        if raced is None:
+            raise
+        return str(raced.experiment_id)
 
 
 def find_run(model: str, dag_id: str, run_id: str, settings: Settings | None = None) -> dict[str, Any]:

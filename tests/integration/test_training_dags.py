@@ -38,3 +38,18 @@ def test_training_dag_registers_a_challenger(features_built: Path, run_dag, task
     source_run = client.get_run(version.run_id)
     assert source_run.data.tags["dag_id"] == dag_id and source_run.data.tags["run_id"] == run.run_id
     assert Path(get_settings().lake_uri, "training_sets").exists()
+
+
+def test_a_window_without_decisions_fails_at_once_and_trains_nothing(features_built: Path, run_dag, task_states) -> None:
+    from airflow.utils.session import create_session
+
+    # Ten days before the simulation starts: no decision, no feature row.
+    run = run_dag("train_task_assignment", conf={**CONF, "end": "2026-10-20"})
+    states = task_states(run)
+    assert str(run.state) == "failed"
+    assert states["build_training_sets"] == "failed"
+    for downstream in ("validate_training_sets", "train_model", "evaluate_model", "register_challenger"):
+        assert states[downstream] == "upstream_failed", states
+    with create_session() as session:
+        tries = {ti.task_id: ti.try_number for ti in run.get_task_instances(session=session)}
+    assert tries["build_training_sets"] == 1, "an empty window must not be retried"

@@ -293,7 +293,9 @@ def test_compose_stack_has_the_services() -> None:
     services = compose()["services"]
     airflow = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
     assert set(services) >= {"postgres", "redis", "mlflow", *airflow}
-    assert services["airflow-init"]["command"] == ["db", "migrate"]
+    assert services["airflow-init"]["command"] == [
+        "bash", "-c", "airflow db migrate && exec python -m maestro_ml.bootstrap pools"
+    ]
     for name in airflow:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -375,6 +377,16 @@ def test_helm_values_image_executor_and_secrets() -> None:
     assert "MAESTRO_PII_KEY" in secret_names and not any(SECRET_NAME.search(n) for n in env_names)
     assert {"MAESTRO_LAKE_URI", "MAESTRO_LANDING_URI", "MLFLOW_TRACKING_URI", "MAESTRO_TRAINING_IMAGE"} <= env_names
     assert {item["name"]: item["value"] for item in values["env"]}["MAESTRO_COMPUTE"] == "kubernetes"
+
+
+def test_helm_migration_job_creates_the_training_pool() -> None:
+    """The pool comes from include/gpu_node_pool.json through the bootstrap command, not from values here."""
+    values = helm_values()
+    args = values["migrateDatabaseJob"]["args"]
+    assert args[:2] == ["bash", "-c"]
+    assert args[2] == "airflow db migrate && exec python -m maestro_ml.bootstrap pools"
+    # The stock image has no maestro_ml to run.
+    assert not values.get("images", {}).get("useDefaultImageForMigration", False)
 
 
 def test_helm_service_accounts_match_terraform() -> None:

@@ -279,7 +279,8 @@ def test_xcom_arguments_reach_both_computes(compute: str, request: pytest.Fixtur
     assert templated.arguments[:2] == ["--experiment", "manual__2026-11-02T00:00:00+00:00"]
 
 
-def test_local_compute_runs_the_same_command(pod_operator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_compute_runs_the_same_command(pod_operator: Any, gpu_json: dict[str, Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from maestro_ml.compute import LocalTrainingOperator, training_task
 
     monkeypatch.setenv("MAESTRO_COMPUTE", "local")
@@ -290,7 +291,9 @@ def test_local_compute_runs_the_same_command(pod_operator: Any, monkeypatch: pyt
     assert local.command == [sys.executable, *pod_operator.cmds[1:]]
     assert local.arguments == pod_operator.arguments
     assert local.retries == pod_operator.retries and local.execution_timeout == pod_operator.execution_timeout
-    assert local.pool == "default_pool"
+    # Same pool as the pods; a local run takes all of it, so local trainings run one at a time.
+    assert local.pool == pod_operator.pool == gpu_json["airflow_pool"]
+    assert local.pool_slots == gpu_json["airflow_pool_slots"]
 
 
 # --- the local process ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from maestro_ml.features.offline import read_view
 from maestro_ml.features.point_in_time import historical_features
 from maestro_ml.features.schema import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
 from maestro_ml.settings import Settings, get_settings
+from maestro_ml.validation.outcome import NoDataError
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -249,7 +250,8 @@ def training_set(
         entities = entities[entities["decision_id"].isin(set(keep))].reset_index(drop=True)
     entities = attach_outcomes(entities, settings.features_uri)
     if entities.empty:
-        raise ValueError(f"no {kind} decisions in [{start}, {end}): nothing to build a training set from")
+        raise NoDataError(f"no {kind} decisions in [{start}, {end}): nothing to build a training set from; "
+                          "are the features of that window built?")
     service = store.get_feature_service(feature_service or FEATURE_SERVICES[kind])
     if engine == "local":
         frame = historical_features(store, service, entities)

@@ -60,6 +60,15 @@ class LoopResult:
     device: str
 
 
+def outputs(model: nn.Module, x: np.ndarray, batch: int = 65_536) -> np.ndarray:
+    """``model(x)`` as float32 numpy on whatever device the model is on (validation runs mid-training, on the GPU)."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        parts = [model(torch.from_numpy(x[i : i + batch]).to(device)).float().cpu().numpy()
+                 for i in range(0, len(x), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0,), dtype=np.float32)
+
+
 def fit(
     model: nn.Module,
     batches: Callable[[np.random.Generator], list[tuple[torch.Tensor, ...]]],

@@ -15,7 +15,7 @@ from maestro_ml.evaluation.ranking import TRUTH_KEYS
 from maestro_ml.training import data
 from maestro_ml.training.cli import _metrics, log_curves, model_requirements
 from maestro_ml.training.duration import Calibration, QuantileMLP, pinball_loss, predict_log_quantiles
-from maestro_ml.training.loop import LoopConfig, fit
+from maestro_ml.training.loop import LoopConfig, fit, outputs
 
 TARGET = "outcome_duration_hours"
 
@@ -95,7 +95,7 @@ def run_duration(
         return pinball_loss(net(x), y)
 
     def validate(net: Any) -> float:
-        median = np.exp(net(torch.from_numpy(x_valid)).float().cpu().numpy()[:, 2] + log_est_valid)
+        median = np.exp(outputs(net, x_valid)[:, 2] + log_est_valid)
         return -float(np.mean(np.abs(median - y_valid)))  # higher is better: negative MAE
 
     loop = fit(model, batches, loss_fn, validate,

@@ -20,7 +20,7 @@ from maestro_ml.evaluation.ranking import (
 )
 from maestro_ml.training import data
 from maestro_ml.training.cli import _metrics, log_curves, model_requirements
-from maestro_ml.training.loop import LoopConfig, fit
+from maestro_ml.training.loop import LoopConfig, fit, outputs
 from maestro_ml.training.ranker import (
     ENSEMBLE_WEIGHTS,
     LightGBMConfig,
@@ -222,7 +222,7 @@ def _train_scorer(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataF
         return listwise_loss(model(x), y, m)
 
     def validate(model: Any) -> float:
-        scores = model(torch.from_numpy(xv_std)).float().cpu().numpy()
+        scores = outputs(model, xv_std)
         return ranking_report(valid_frame.assign(score=scores), "score", "relevance")["ndcg@5"]
 
     loop = fit(scorer, batches, loss_fn, validate,

@@ -12,9 +12,9 @@ DAG files can import this package at parse time.
 from __future__ import annotations
 
 from maestro_ml.validation.gates import validate_events, validate_features, validate_state
-from maestro_ml.validation.outcome import DataValidationError, ValidationOutcome, raise_for_critical
+from maestro_ml.validation.outcome import DataValidationError, NoDataError, ValidationOutcome, raise_for_critical
 
-__all__ = ["DataValidationError", "ValidationOutcome", "raise_for_critical", "validate_events",
+__all__ = ["DataValidationError", "NoDataError", "ValidationOutcome", "raise_for_critical", "validate_events",
     "validate_features",
     "validate_state",
 ]

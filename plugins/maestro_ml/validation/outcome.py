@@ -66,6 +66,10 @@ def format_failure(failure: dict[str, Any]) -> str:
     return f"[{failure.get('check', '?')}] {where} {failure['expectation_type']}: {failure['summary']}"
 
 
+class NoDataError(ValueError):
+    """There is nothing to work on (a window without any rows): a retry cannot change that."""
+
+
 class DataValidationError(Exception):
     """A critical expectation failed: the data must not move on."""
 
