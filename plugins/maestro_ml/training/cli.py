@@ -93,7 +93,7 @@ def _metrics(prefix: str, report: dict[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
 
 
-SCHEMA_SAMPLE_ROWS = 10_000
+SCHEMA_SAMPLE_ROWS = 1_000
 
 
 def lineage_dataset(frame: Any, uri: str, name: str, digest: str) -> Any:

@@ -53,9 +53,11 @@ def _is_sorted(frame: pd.DataFrame, columns: list[str]) -> bool:
         return True
     tied = np.ones(len(frame) - 1, dtype=bool)  # rows equal to their predecessor on the columns so far
     for name in columns:
-        values = frame[name].to_numpy()
-        if pd.isna(values).any():
+        column = frame[name]
+        if column.isna().any():
             return False
+        # Instants as int64: numpy of a tz-aware column is an object array of Timestamps (slow to build and compare).
+        values = column.astype("int64").to_numpy() if isinstance(column.dtype, pd.DatetimeTZDtype) else column.to_numpy()
         later, earlier = values[1:], values[:-1]
         if (tied & (later < earlier)).any():
             return False

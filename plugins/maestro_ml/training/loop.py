@@ -27,9 +27,16 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
-    # Deterministic kernels where they exist; warn (not fail) where an op has none.
-    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def deterministic_kernels() -> None:
+    """Deterministic kernels where they exist; warn (not fail) where an op has none.
+
+    Called by ``fit``, not at start-up: it imports torch's compiler stack (seconds), which a
+    LightGBM-only run never needs. Before the first CUDA call, which reads the cuBLAS setting.
+    """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -81,6 +88,7 @@ def fit(
 
     ``batches(rng)`` returns the epoch's batches (the rng orders them deterministically per epoch).
     """
+    deterministic_kernels()
     device = pick_device(config.device)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
