@@ -133,7 +133,7 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
     bundle = workdir / "ensemble"
     bundle.mkdir(parents=True, exist_ok=True)
     ensemble.booster.save_model(str(bundle / "lightgbm.txt"))
-    if ensemble.scorer is not None:
+    if ensemble.scorer is not None and ensemble.standardizer is not None:
         x_std = ensemble.standardizer.transform(sample)
         mlflow.pytorch.log_model(
             ensemble.scorer,
@@ -296,7 +296,7 @@ def run_ranker(
         x = frame[features].to_numpy(dtype=np.float64)
         scores = {"lightgbm": np.asarray(booster.predict(x), dtype=np.float64)}
         scores["ensemble"] = scores["lightgbm"]
-        if scorer is not None:
+        if scorer is not None and standardizer is not None:
             scores["torch"] = _torch_scores(scorer, standardizer.transform(frame))
             scores["ensemble"] = blend(scores["lightgbm"], scores["torch"], data.group_sizes(frame), best_weight)
         report = _evaluate(frame, scores, truth)
