@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 ODFV_CHUNK_ROWS = 100_000
 
 
-def resolve_service(store: FeatureStore, service: FeatureService) -> tuple[list[tuple[Any, list[str]]], list[Any]]:
-    """(feature view, feature names to read) pairs and the on-demand views, as Feast resolves them."""
+def resolve_service(
+    store: FeatureStore, service: FeatureService
+) -> tuple[list[tuple[Any, list[str]]], list[tuple[Any, set[str]]]]:
+    """(feature view, features to read) and (on-demand view, outputs requested) pairs, as Feast resolves them."""
     from feast import utils
 
     refs = utils._get_features(store.registry, store.project, service, allow_cache=True)
@@ -49,11 +51,7 @@ def resolve_service(store: FeatureStore, service: FeatureService) -> tuple[list[
     for view, names in grouped:
         wanted = set(names)
         by_view.append((view, [f.name for f in view.features if f.name in wanted]))
-    requested = {view.projection.name_to_use(): set(names) for view, names in grouped_on_demand}
-    odfvs = [view for view, _ in grouped_on_demand]
-    for odfv in odfvs:
-        odfv.requested_features = requested[odfv.projection.name_to_use()]  # type: ignore[attr-defined]
-    return by_view, odfvs
+    return by_view, [(odfv, set(names)) for odfv, names in grouped_on_demand]
 
 
 def _codes(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +94,8 @@ def join_view(lookups: pd.DataFrame, view: Any, features: list[str]) -> pd.DataF
 
 
 def on_demand_features(
-    odfv: Any, joined: pd.DataFrame, join_keys: dict[str, list[str]], chunk_rows: int = ODFV_CHUNK_ROWS
+    odfv: Any, requested: set[str], joined: pd.DataFrame, join_keys: dict[str, list[str]],
+    chunk_rows: int = ODFV_CHUNK_ROWS,
 ) -> dict[str, pd.Series]:
     """The requested outputs of one on-demand view, computed by Feast's own transformation.
 
@@ -118,7 +117,7 @@ def on_demand_features(
         table = pa.Table.from_pandas(distinct.iloc[lo : lo + chunk_rows], preserve_index=False)
         transformed = odfv.transform_arrow(table, False)
         for name in transformed.column_names:
-            if name in odfv.requested_features and name not in inputs:
+            if name in requested and name not in inputs:
                 outputs.setdefault(name, []).append(transformed[name].combine_chunks())
     from feast.types import from_feast_to_pyarrow_type
 
@@ -146,8 +145,8 @@ def historical_features(store: FeatureStore, service: FeatureService, entities: 
     joined = pd.concat(parts, axis=1)
     join_keys = {view.projection.name_to_use(): [view.projection.join_key_map.get(k, k) for k in view.join_keys]
                  for view, _ in by_view}
-    for odfv in odfvs:
-        for name, values in on_demand_features(odfv, joined, join_keys).items():
+    for odfv, requested in odfvs:
+        for name, values in on_demand_features(odfv, requested, joined, join_keys).items():
             joined[name] = values
     log.info("point-in-time join: %d rows, %d views, %d on-demand views", len(joined), len(by_view), len(odfvs))
     return joined
