@@ -64,7 +64,7 @@ def _sets_file() -> Path:
 
 def phase_sets(args: argparse.Namespace) -> None:
     from maestro_ml.feature_store import apply_if_changed, get_store
-    from maestro_ml.features.training_sets import FEATURE_SERVICES, training_set
+    from maestro_ml.features.training_sets import training_set
     from maestro_ml.settings import get_settings
     from maestro_ml.storage import read_json
     from maestro_ml.training_pipeline import MODELS, build_sets, resolve_window
@@ -88,8 +88,7 @@ def phase_sets(args: argparse.Namespace) -> None:
         hi = lo + timedelta(hours=args.feast_hours)
         store = get_store(settings)
         started = time.perf_counter()
-        frame = training_set(spec["kind"], lo, hi, store=store, engine="feast",  # type: ignore[arg-type]
-                             feature_service=FEATURE_SERVICES[spec["kind"]])
+        frame = training_set(spec["kind"], lo, hi, store=store, engine="feast")  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
         started = time.perf_counter()
         local = training_set(spec["kind"], lo, hi, store=store, engine="local")  # type: ignore[arg-type]
@@ -117,19 +116,14 @@ def _ranker_arrays():
 
 
 def phase_bare(args: argparse.Namespace) -> None:
-    from maestro_ml.training.ranker import LightGBMConfig, train_lightgbm
+    from maestro_ml.training.cli import parse_args as cli_args
+    from maestro_ml.training.ranker import train_lightgbm
+    from maestro_ml.training.train_ranker import lightgbm_config
 
     x_train, y_train, g_train, x_valid, y_valid, g_valid, features = _ranker_arrays()
-    # The entrypoint's defaults (cli.parse_args), so both sides train the same model.
-    from maestro_ml.training.cli import parse_args as cli_args
-
-    defaults = cli_args(["task_assignment", "--train-uri", "-", "--valid-uri", "-"])
-    config = LightGBMConfig(
-        num_leaves=defaults.lgb_num_leaves, learning_rate=defaults.lgb_learning_rate,
-        num_boost_round=defaults.lgb_num_boost_round, early_stopping_rounds=defaults.lgb_early_stopping_rounds,
-        min_data_in_leaf=defaults.lgb_min_data_in_leaf, max_bin=defaults.lgb_max_bin, num_threads=args.threads,
-        seed=defaults.seed,
-    )
+    # The entrypoint's own settings for the same flags, so both sides train the same model.
+    config = lightgbm_config(cli_args(["task_assignment", "--train-uri", "-", "--valid-uri", "-",
+                                       "--threads", str(args.threads)]))
     started = time.perf_counter()
     booster, _ = train_lightgbm(x_train, y_train, g_train, x_valid, y_valid, g_valid, features, config)
     seconds = time.perf_counter() - started

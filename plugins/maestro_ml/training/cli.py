@@ -174,15 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         params = {k: v for k, v in vars(args).items() if k not in ("run_tags", "tracking_uri")}
         mlflow.log_params({**params, "train_rows": len(train), "valid_rows": len(valid),
                            "train_digest": digests["train"]})
-        args.train_digest = digests["train"]  # the checkpoint's identity: a checkpoint of other data is ignored
         if args.model == "task_assignment":
             from maestro_ml.training.train_ranker import run_ranker
 
-            result = run_ranker(args, train, valid, test, Path(workdir))
+            result = run_ranker(args, train, valid, test, Path(workdir), digests["train"])
         else:
             from maestro_ml.training.train_duration import run_duration
 
-            result = run_duration(args, train, valid, test, Path(workdir))
+            result = run_duration(args, train, valid, test, Path(workdir), digests["train"])
         mlflow.log_metric("training_seconds", time.perf_counter() - started)
         payload = {
             "run_id": run.info.run_id,

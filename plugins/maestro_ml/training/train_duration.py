@@ -59,7 +59,8 @@ def _completed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_duration(
-    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path
+    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path,
+    train_digest: str,
 ) -> dict[str, Any]:
     import matplotlib
 
@@ -102,7 +103,7 @@ def run_duration(
                LoopConfig(epochs=args.epochs, patience=args.patience, learning_rate=args.learning_rate,
                           batch_size=args.batch_size, device=args.device, checkpoint_dir=args.checkpoint_dir,
                           seed=args.seed),
-               data_digest=args.train_digest)
+               data_digest=train_digest)
     log_curves({"valid_mae_by_epoch": [-row["valid_score"] for row in loop.history],
                 "train_pinball_loss": [row["train_loss"] for row in loop.history]},
                steps=[int(row["epoch"]) for row in loop.history])

@@ -66,10 +66,7 @@ def _window(frame: pd.DataFrame | None) -> str:
 
 
 def _torch_scores(model: Any, x: np.ndarray) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).numpy().astype(np.float64)
+    return outputs(model, x).astype(np.float64)
 
 
 def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.DataFrame | None) -> dict[str, Any]:
@@ -199,8 +196,17 @@ def _log_artifacts(booster: Any, features: list[str], x_valid: np.ndarray, curve
         mlflow.log_artifact(str(workdir / name))
 
 
+def lightgbm_config(args: argparse.Namespace) -> LightGBMConfig:
+    """The LightGBM settings of the CLI's ``--lgb-*``, ``--threads`` and ``--seed`` flags."""
+    return LightGBMConfig(
+        num_leaves=args.lgb_num_leaves, learning_rate=args.lgb_learning_rate, num_boost_round=args.lgb_num_boost_round,
+        early_stopping_rounds=args.lgb_early_stopping_rounds, min_data_in_leaf=args.lgb_min_data_in_leaf,
+        max_bin=args.lgb_max_bin, num_threads=args.threads, seed=args.seed,
+    )
+
+
 def _train_scorer(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
-                  y_train: np.ndarray, y_valid: np.ndarray) -> tuple[Any, data.Standardizer, Any]:
+                  y_train: np.ndarray, y_valid: np.ndarray, train_digest: str) -> tuple[Any, data.Standardizer, Any]:
     """The PyTorch listwise scorer with early stopping on validation NDCG@5; (scorer, standardizer, loop result)."""
     import torch
 
@@ -228,7 +234,7 @@ def _train_scorer(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataF
     loop = fit(scorer, batches, loss_fn, validate,
                LoopConfig(epochs=args.epochs, patience=args.patience, learning_rate=args.learning_rate,
                           device=args.device, checkpoint_dir=args.checkpoint_dir, seed=args.seed),
-               data_digest=args.train_digest)
+               data_digest=train_digest)
     log_curves({"torch_valid_ndcg_at_5": [row["valid_score"] for row in loop.history],
                 "torch_train_loss": [row["train_loss"] for row in loop.history]},
                steps=[int(row["epoch"]) for row in loop.history])
@@ -249,7 +255,8 @@ def _best_weight(lgb_valid: np.ndarray, torch_valid: np.ndarray, valid: pd.DataF
 
 
 def run_ranker(
-    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path
+    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path,
+    train_digest: str,
 ) -> dict[str, Any]:
     import mlflow
 
@@ -264,13 +271,9 @@ def run_ranker(
     x_valid = valid[features].to_numpy(dtype=np.float64)
     timings: dict[str, float] = {}
 
-    config = LightGBMConfig(
-        num_leaves=args.lgb_num_leaves, learning_rate=args.lgb_learning_rate, num_boost_round=args.lgb_num_boost_round,
-        early_stopping_rounds=args.lgb_early_stopping_rounds, min_data_in_leaf=args.lgb_min_data_in_leaf,
-        max_bin=args.lgb_max_bin, num_threads=args.threads, seed=args.seed,
-    )
     started = time.perf_counter()
-    booster, curves = train_lightgbm(x_train, y_train, g_train, x_valid, y_valid, g_valid, features, config)
+    booster, curves = train_lightgbm(x_train, y_train, g_train, x_valid, y_valid, g_valid, features,
+                                     lightgbm_config(args))
     timings["lightgbm_train_seconds"] = time.perf_counter() - started
     log_curves({f"lgb_valid_{name.replace('@', '_at_')}": values for name, values in curves.items()})
     lgb_valid = np.asarray(booster.predict(x_valid), dtype=np.float64)
@@ -278,7 +281,7 @@ def run_ranker(
     scorer, loop, best_weight, standardizer = None, None, 1.0, None
     if "torch" in models:
         started = time.perf_counter()
-        scorer, standardizer, loop = _train_scorer(args, train, valid, features, y_train, y_valid)
+        scorer, standardizer, loop = _train_scorer(args, train, valid, features, y_train, y_valid, train_digest)
         timings["torch_train_seconds"] = time.perf_counter() - started
         best_weight = _best_weight(lgb_valid, _torch_scores(scorer, standardizer.transform(valid)), valid, y_valid)
     ensemble = EnsembleRanker(booster, scorer, standardizer, features, best_weight)
