@@ -65,7 +65,7 @@ def _window_end() -> datetime:
 
 
 def phase_prepare(preset: str) -> None:
-    from maestro_ml.features.pipeline import build_features
+    from maestro_ml.features.steps import build_features
     from maestro_ml.ingestion import ingest_hours
     from maestro_ml.settings import get_settings
     from maestro_ml.simulation import config_for_preset, simulate
@@ -116,8 +116,8 @@ def _store_env(kind: str) -> tuple[dict[str, str], str | None]:
 def phase_online(kind: str, requests: int, candidates: int) -> None:
     import numpy as np
 
-    from maestro_ml.feature_store import apply_if_changed, get_store
-    from maestro_ml.features.materialize import materialize_all
+    from maestro_ml.feast_ext.steps import materialize_all
+    from maestro_ml.feast_ext.store import apply_if_changed, get_store
     from maestro_ml.features.offline import read_view
     from maestro_ml.settings import get_settings
 
@@ -191,8 +191,8 @@ def phase_online(kind: str, requests: int, candidates: int) -> None:
 def _pandas_join(entities, settings):  # the baseline: the same point-in-time join, by hand
     import pandas as pd
 
+    from maestro_ml.contracts.features import VIEWS
     from maestro_ml.features.offline import read_view
-    from maestro_ml.features.schema import VIEWS
 
     frame = entities.reset_index(drop=True).reset_index().sort_values("event_timestamp")
     for name, key in (
@@ -211,7 +211,7 @@ def _pandas_join(entities, settings):  # the baseline: the same point-in-time jo
 
 
 def phase_training(train_days: int) -> None:
-    from maestro_ml.feature_store import apply_if_changed, get_store
+    from maestro_ml.feast_ext.store import apply_if_changed, get_store
     from maestro_ml.features.training_sets import (
         attach_outcomes,
         duration_entities,

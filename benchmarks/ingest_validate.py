@@ -117,7 +117,7 @@ def phase_ingest(overlap: bool = False) -> None:
 
 
 def phase_validate() -> None:
-    from maestro_ml.events import EVENT_TYPES
+    from maestro_ml.contracts.events import EVENT_TYPES
     from maestro_ml.lake import read_events, read_state
     from maestro_ml.settings import get_settings
     from maestro_ml.validation import validate_events
@@ -142,7 +142,7 @@ def phase_validate() -> None:
 
 def phase_hours() -> None:
     from maestro_ml.ingestion import ingest_hour
-    from maestro_ml.quality import validate_current_state
+    from maestro_ml.ingestion.steps import validate_current_state
 
     hours = _hours()
     picks = {"first": hours[1], "last": hours[-1]}

@@ -3,7 +3,7 @@
 Phases (each in its own process, so imports and peak memory are its own):
 
 * ``sets``: the train / validation / test sets of both models through
-  ``maestro_ml.training_pipeline.build_sets`` (the DAG's own step: the in-process point-in-time
+  ``maestro_ml.registry.build_sets`` (the DAG's own step: the in-process point-in-time
   join), timed; baseline in the same run: Feast's ``get_historical_features`` on the file offline
   store (``engine="feast"``) for the first ``--feast-hours`` hours of decisions, rows/s.
 * ``bare``: ``lightgbm.train`` alone on the training arrays (loaded beforehand, untimed), with
@@ -63,11 +63,11 @@ def _sets_file() -> Path:
 
 
 def phase_sets(args: argparse.Namespace) -> None:
-    from maestro_ml.feature_store import apply_if_changed, get_store
+    from maestro_ml.feast_ext.store import apply_if_changed, get_store
     from maestro_ml.features.training_sets import training_set
+    from maestro_ml.registry import MODELS, build_sets, resolve_window
     from maestro_ml.settings import get_settings
     from maestro_ml.storage import read_json
-    from maestro_ml.training_pipeline import MODELS, build_sets, resolve_window
 
     settings = get_settings()
     apply_if_changed(settings)

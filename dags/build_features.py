@@ -20,19 +20,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from maestro_ml.assets import LAKE_EVENTS, OFFLINE_FEATURES
-from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.dag_support import DATE_PATTERN, asset_event_extras, fail_without_retry_on_bad_data
+from maestro_ml.orchestration.assets import LAKE_EVENTS, OFFLINE_FEATURES
+from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.params import day_param
+from maestro_ml.orchestration.tasks import asset_event_extras, fail_without_retry_on_bad_data
 
 
 @task(multiple_outputs=False)
 def resolve_window(params: dict | None = None, triggering_asset_events=None) -> dict:
-    from maestro_ml.features.pipeline import resolve_window as resolve
+    from maestro_ml.features.steps import rebuild_window
 
     params = params or {}
-    return resolve(
+    return rebuild_window(
         start=params.get("start"),
         end=params.get("end"),
         hours=asset_event_extras(triggering_asset_events, "hour"),
@@ -41,21 +42,21 @@ def resolve_window(params: dict | None = None, triggering_asset_events=None) -> 
 
 @task(multiple_outputs=False)
 def compute_features(window: dict) -> dict:
-    from maestro_ml.features.pipeline import compute_staged
+    from maestro_ml.features.steps import compute_staged
 
     return compute_staged(window)
 
 
 @task(multiple_outputs=False)
 def validate_features(staged: dict) -> dict:
-    from maestro_ml.features.pipeline import validate_staged
+    from maestro_ml.features.steps import validate_staged
 
     return fail_without_retry_on_bad_data(validate_staged, staged)
 
 
 @task(multiple_outputs=False, outlets=[OFFLINE_FEATURES])
 def publish_features(validated: dict, outlet_events=None) -> dict:
-    from maestro_ml.features.pipeline import publish_staged
+    from maestro_ml.features.steps import publish_staged
 
     published = publish_staged(validated)
     # materialize_features reads the window from the asset event: Asset-triggered runs have no interval.
@@ -74,15 +75,15 @@ def publish_features(validated: dict, outlet_events=None) -> dict:
     tags=["maestro", "features", "validation"],
     doc_md=__doc__,
     params={
-        "start": Param(None, type=["null", "string"], pattern=DATE_PATTERN,
-                       description="First UTC day to rebuild (YYYY-MM-DD); leave empty for Asset-triggered runs"),
-        "end": Param(None, type=["null", "string"], pattern=DATE_PATTERN,
-                     description="Day after the last one to rebuild (YYYY-MM-DD, exclusive)"),
+        "start": day_param("First day", "First UTC day to rebuild (YYYY-MM-DD); leave empty for Asset-triggered runs"),
+        "end": day_param("End day", "Day after the last one to rebuild (YYYY-MM-DD, exclusive)"),
     },
 )
 def build_features() -> None:
-    staged = compute_features(resolve_window())
-    publish_features(validate_features(staged))
+    window = resolve_window()
+    staged = compute_features(window)
+    validated = validate_features(staged)
+    publish_features(validated)
 
 
 build_features()

@@ -7,17 +7,18 @@ A run whose data interval is `[T, T+1h)` ingests the landing folder of hour `T`
 (`events/dt=YYYY-MM-DD/hour=HH/`), so a backfill maps 1:1 onto folders. Set the
 `partition` Param (`YYYY-MM-DDTHH`) to re-ingest one given hour from the UI or REST API.
 
-1. **list_files** of the hour.
-2. **parse_events** with an explicit Arrow schema per event type; every bad line goes to
+1. **resolve_hour**: the run's data interval start, or the `partition` Param.
+2. **list_files** of the hour.
+3. **parse_events** with an explicit Arrow schema per event type; every bad line goes to
    quarantine with a machine-readable reason, its good neighbours go on.
-3. **mask_pii**: keyed hashes for emails and names, emails and phones scrubbed from text.
-4. **deduplicate_events** by `event_id`, within the hour and against the last 24 hours.
-5. **validate_events** with Great Expectations; a critical failure fails here, before
+4. **mask_pii**: keyed hashes for emails and names, emails and phones scrubbed from text.
+5. **deduplicate_events** by `event_id`, within the hour and against the last 24 hours.
+6. **validate_events** with Great Expectations; a critical failure fails here, before
    anything is committed, and nothing downstream runs.
-6. **commit_hour**: typed Parquet partitioned by event date plus the run manifest, made
+7. **commit_hour**: typed Parquet partitioned by event date plus the run manifest, made
    visible atomically; re-running an hour replaces exactly that hour.
-7. **update_state** folds the hour into the users, teams, projects and tasks tables.
-8. **validate_state** with Great Expectations, then the `lake_events` Asset is updated.
+8. **update_state** folds the hour into the users, teams, projects and tasks tables.
+9. **validate_state** with Great Expectations, then the `lake_events` Asset is updated.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from maestro_ml.assets import LAKE_EVENTS
-from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.dag_support import fail_without_retry_on_bad_data
+from maestro_ml.orchestration.assets import LAKE_EVENTS
+from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.params import HOUR_PATTERN
+from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data
 from maestro_ml.settings import get_settings
 
 
@@ -70,7 +72,7 @@ def deduplicate_events(masked: dict) -> dict:
 
 @task(multiple_outputs=False)
 def validate_events(deduped: dict) -> dict:
-    from maestro_ml.quality import validate_staged_hour
+    from maestro_ml.ingestion.steps import validate_staged_hour
 
     return fail_without_retry_on_bad_data(validate_staged_hour, deduped)
 
@@ -91,7 +93,7 @@ def update_state(manifest: dict) -> dict:
 
 @task(multiple_outputs=False, outlets=[LAKE_EVENTS])
 def validate_state(state: dict, outlet_events=None) -> dict:
-    from maestro_ml.quality import validate_current_state
+    from maestro_ml.ingestion.steps import validate_current_state
 
     result = fail_without_retry_on_bad_data(validate_current_state, state["hour"])
     # Consumers (build_features) read which hour changed from the asset event.
@@ -113,16 +115,23 @@ def validate_state(state: dict, outlet_events=None) -> dict:
         "partition": Param(
             None,
             type=["null", "string"],
-            pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}$",
+            format="date-time",
+            pattern=HOUR_PATTERN,
+            title="Hour to re-ingest",
             description="Re-ingest this hour (YYYY-MM-DDTHH, UTC) instead of the run's data interval",
         ),
     },
 )
 def ingest_events() -> None:
     hour = resolve_hour()
-    parsed = parse_events(list_files(hour), hour)
-    validated = validate_events(deduplicate_events(mask_pii(parsed)))
-    validate_state(update_state(commit_hour(validated)))
+    files = list_files(hour)
+    parsed = parse_events(files, hour)
+    masked = mask_pii(parsed)
+    deduped = deduplicate_events(masked)
+    validated = validate_events(deduped)
+    manifest = commit_hour(validated)
+    state = update_state(manifest)
+    validate_state(state)
 
 
 ingest_events()

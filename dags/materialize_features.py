@@ -8,36 +8,38 @@ the `offline_features` Asset, so scoring reads what training saw.
 2. **resolve_window**: an explicit UTC window. Asset-triggered runs (which have no data
    interval) take it from the triggering `offline_features` events; manual runs from the
    `start` / `end` Params.
-3. **materialize_view**: one task per feature view, so each view has exactly one writer, run one
+3. **list_views**: the feature views of the contract, one mapped task each below.
+4. **materialize_view**: one task per feature view, so each view has exactly one writer, run one
    after the other (`max_active_tis_per_dagrun=1`) because SQLite allows one writer at a time.
-   Large windows are materialized in chunks so memory stays bounded. Then `online_features`
-   is updated.
+   Large windows are materialized in chunks so memory stays bounded.
+5. **publish_online**: rows written per view; updates the `online_features` Asset.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from maestro_ml.assets import OFFLINE_FEATURES, ONLINE_FEATURES
-from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.dag_support import DATE_PATTERN, asset_event_extras
+from maestro_ml.orchestration.assets import OFFLINE_FEATURES, ONLINE_FEATURES
+from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.params import instant_param
+from maestro_ml.orchestration.tasks import asset_event_extras
 
 
 @task
 def apply_definitions() -> bool:
-    from maestro_ml.feature_store import apply_if_changed
+    from maestro_ml.feast_ext.store import apply_if_changed
 
     return apply_if_changed()
 
 
 @task(multiple_outputs=False)
 def resolve_window(params: dict | None = None, triggering_asset_events=None) -> dict:
-    from maestro_ml.features.materialize import resolve_window as resolve
+    from maestro_ml.feast_ext.steps import online_window
 
     params = params or {}
-    return resolve(
+    return online_window(
         start=params.get("start"),
         end=params.get("end"),
         starts=asset_event_extras(triggering_asset_events, "start"),
@@ -47,14 +49,14 @@ def resolve_window(params: dict | None = None, triggering_asset_events=None) -> 
 
 @task
 def list_views() -> list[str]:
-    from maestro_ml.features.materialize import view_names
+    from maestro_ml.feast_ext.steps import view_names
 
     return view_names()
 
 
 @task(multiple_outputs=False, max_active_tis_per_dagrun=1)
 def materialize_view(view: str, window: dict) -> dict:
-    from maestro_ml.features.materialize import materialize_view as materialize
+    from maestro_ml.feast_ext.steps import materialize_view as materialize
 
     return materialize(view, window)
 
@@ -75,16 +77,15 @@ def publish_online(results: list[dict]) -> dict:
     tags=["maestro", "features"],
     doc_md=__doc__,
     params={
-        "start": Param(None, type=["null", "string"], pattern=DATE_PATTERN,
-                       description="Start of the UTC window to materialize (ISO-8601); empty for Asset runs"),
-        "end": Param(None, type=["null", "string"], pattern=DATE_PATTERN,
-                     description="End of the UTC window (exclusive, ISO-8601)"),
+        "start": instant_param("Window start", "Start of the UTC window to materialize (ISO-8601); empty for Asset runs"),
+        "end": instant_param("Window end", "End of the UTC window (exclusive, ISO-8601)"),
     },
 )
 def materialize_features() -> None:
     window = resolve_window()
     applied = apply_definitions()
-    results = materialize_view.partial(window=window).expand(view=list_views())
+    views = list_views()
+    results = materialize_view.partial(window=window).expand(view=views)
     applied >> results
     publish_online(results)
 

@@ -10,6 +10,9 @@ probabilities and assignment utilities) goes to the truth store, never to landin
 Dirt is on by default (malformed lines, truncated gzip, wrong types, duplicates, late
 and future events, PII in free text), so ingestion has something real to quarantine.
 
+1. **simulate_events**: the organisation, its work and its events, written to the landing zone;
+   updates the `landing_events` Asset.
+
 Trigger it from the UI or the REST API; the Params pick the preset, window and seed.
 Re-running with the same Params rewrites identical files.
 """
@@ -20,8 +23,9 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from maestro_ml.assets import LANDING_EVENTS
-from maestro_ml.dag_defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.assets import LANDING_EVENTS
+from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.params import instant_param
 from maestro_ml.settings import get_settings
 
 
@@ -49,15 +53,13 @@ def simulate_events(params: dict | None = None) -> dict:
     tags=["maestro", "demo"],
     doc_md=__doc__,
     params={
-        "preset": Param("demo", enum=["tiny", "demo", "bench"], description="Size of the simulated organisation"),
-        "start": Param(
-            None,
-            type=["null", "string"],
-            description="First simulated hour, ISO-8601 UTC (default: MAESTRO_START_DATE)",
-        ),
-        "days": Param(None, type=["null", "integer"], minimum=1, maximum=90, description="Override the preset's days"),
-        "seed": Param(7, type="integer", description="Random seed; same seed, same events"),
-        "dirt": Param(True, type="boolean", description="Inject malformed and duplicate events"),
+        "preset": Param("demo", type="string", enum=["tiny", "demo", "bench"], title="Preset",
+                        description="Size of the simulated organisation"),
+        "start": instant_param("First hour", "First simulated hour, ISO-8601 UTC (default: MAESTRO_START_DATE)"),
+        "days": Param(None, type=["null", "integer"], minimum=1, maximum=90, title="Days",
+                      description="Override the preset's days"),
+        "seed": Param(7, type="integer", title="Seed", description="Random seed; same seed, same events"),
+        "dirt": Param(True, type="boolean", title="Dirt", description="Inject malformed and duplicate events"),
     },
 )
 def simulate_activity() -> None:

@@ -1,18 +1,22 @@
 """
 # train_task_duration
 
-Weekly training of the task-duration model (PyTorch quantile MLP with conformal 80% and 90% intervals), also triggered by hand with Params (window, `max_rows`, epochs,
+Weekly training of the task-duration model (PyTorch quantile MLP with conformal 80% and 90%
+intervals), also triggered by hand with Params (window, `max_rows`, epochs,
 hyperparameter overrides).
 
-1. **build_training_sets**: point-in-time-correct train / validation / test sets from Feast
-   (`maestro_ml.features.training_sets`), split by time, written to the lake.
-2. **validate_training_sets**: Great Expectations (enough decisions, label balance, no null keys
-   or labels, features mostly set); a failure stops the run here.
-3. **train_model**: `python -m maestro_ml.training task_duration` on the configured compute: a GPU pod
+1. **check_params**: the time-split window from `end` and the day counts, and the `hyperparameters`
+   parsed by the training CLI's own parser; a bad value fails here, in seconds, with the valid flags.
+2. **build_training_sets**: point-in-time-correct train / validation / test sets from the
+   `task_duration_v1` feature service (`maestro_ml.features.training_sets`), split by time, written to the lake.
+3. **validate_training_sets**: Great Expectations (enough completed assignments, no null keys or labels, features mostly set); a failure stops the run here.
+4. **build_training_arguments**: the command-line options of the training run (set URIs, MLflow
+   experiment, the run's tags, the overrides).
+5. **train_model**: `python -m maestro_ml.training task_duration` on the configured compute: a GPU pod
    (`MAESTRO_COMPUTE=kubernetes`) or a local process (the default). One MLflow run.
-4. **evaluate_model**: the MLflow run, found by its dag_id / run_id tags, with its metrics.
-5. **register_challenger**: a new registered version with the alias `challenger`; the model
-   Asset is updated.
+6. **find_training_run**: the MLflow run, found by its dag_id / run_id tags, with `valid_model_mae`.
+7. **register_challenger**: a new version of `maestro-task-duration` with the alias `challenger`; the
+   `task_duration_model` Asset is updated.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
-from maestro_ml.assets import TASK_DURATION_MODEL
-from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.training_dag import training_params, wire
+from maestro_ml.orchestration.assets import TASK_DURATION_MODEL
+from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.operators import training_task
+from maestro_ml.orchestration.params import training_params
+from maestro_ml.orchestration.training import (
+    build_training_arguments,
+    build_training_sets,
+    check_params,
+    find_training_run,
+    register_challenger,
+    validate_training_sets,
+)
+
+MODEL = "task_duration"
 
 
 @dag(
@@ -38,7 +53,14 @@ from maestro_ml.training_dag import training_params, wire
     params=training_params(),
 )
 def train_task_duration() -> None:
-    wire("task_duration", TASK_DURATION_MODEL)
+    checked = check_params(MODEL)
+    sets = build_training_sets(MODEL, checked)
+    validated = validate_training_sets(sets)
+    arguments = build_training_arguments(validated, checked)
+    trained = training_task("train_model", MODEL, arguments)
+    run = find_training_run(MODEL)
+    trained >> run
+    register_challenger.override(outlets=[TASK_DURATION_MODEL])(MODEL, run)
 
 
 train_task_duration()

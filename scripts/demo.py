@@ -89,9 +89,10 @@ def main() -> int:
 
     from airflow.dag_processing.dagbag import DagBag
 
-    from maestro_ml import bootstrap, feature_store
-    from maestro_ml.demo_summary import pipeline_summary
-    from maestro_ml.training_pipeline import window_params
+    from maestro_ml.feast_ext import store as feature_store
+    from maestro_ml.platform import bootstrap
+    from maestro_ml.platform.demo import pipeline_summary
+    from maestro_ml.registry import window_params
 
     say(f"1/{STEPS} applying the Feast repo and the training pool")
     feature_store.apply_if_changed(settings)

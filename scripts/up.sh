@@ -60,7 +60,7 @@ echo "Initialising in $MAESTRO_HOME ..."
 airflow db migrate >>"$LOGS/init.log" 2>&1
 [[ -s "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]] ||
   (umask 077 && echo '{"admin": "admin"}' >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-python -m maestro_ml.bootstrap init >>"$LOGS/init.log" 2>&1 || { tail -n 30 "$LOGS/init.log"; exit 1; }
+python -m maestro_ml.platform.bootstrap init >>"$LOGS/init.log" 2>&1 || { tail -n 30 "$LOGS/init.log"; exit 1; }
 
 echo "Starting services ..."
 start mlflow mlflow server --backend-store-uri "sqlite:///$MAESTRO_HOME/mlflow/mlflow.db" \

@@ -7,7 +7,7 @@ server-backed environments read the same offline tables.
 from feast import FileSource
 from feast.data_format import ParquetFormat
 
-from maestro_ml.features.schema import TIMESTAMP_COLUMN
+from maestro_ml.contracts.features import TIMESTAMP_COLUMN
 from maestro_ml.settings import get_settings, join_uri
 
 _FEATURES_URI = get_settings().features_uri

@@ -1,4 +1,4 @@
-"""Feature views: built from the contract in ``maestro_ml.features.schema`` so names, types and TTLs live in one place."""
+"""Feature views: built from the contract in ``maestro_ml.contracts.features`` so names, types and TTLs live in one place."""
 
 from data_sources import (
     project_source,
@@ -11,7 +11,7 @@ from entities import project, task, user
 from feast import FeatureView, Field
 from feast.types import Array, Float32, Float64, Int64, String
 
-from maestro_ml.features.schema import ASSIGNMENTS, OWNER, PROJECT, TASK, USER_ACTIVITY, USER_PROFILE, View
+from maestro_ml.contracts.features import ASSIGNMENTS, OWNER, PROJECT, TASK, USER_ACTIVITY, USER_PROFILE, View
 
 _TYPES = {"Int64": Int64, "Float32": Float32, "Float64": Float64, "String": String, "Array(Float32)": Array(Float32)}
 

@@ -9,7 +9,7 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64
 from feature_views import task_features, user_activity_features, user_profile_features
 
-from maestro_ml.features.schema import OWNER, REQUEST_TIME_FIELD
+from maestro_ml.contracts.features import OWNER, REQUEST_TIME_FIELD
 
 # Feast compares an on-demand view's declared fields with the ones it infers, descriptions included, so the
 # output fields carry none; the catalog takes them from here.

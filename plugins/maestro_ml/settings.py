@@ -17,7 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The folder holding the maestro_ml package: child processes (training, feast apply) import it from there.
+PLUGINS_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = PLUGINS_DIR.parent
 INCLUDE_DIR = REPO_ROOT / "include"
 FEATURE_REPO_DIR = INCLUDE_DIR / "feature_repo"
 
@@ -92,6 +94,12 @@ def to_utc(value: datetime | str) -> datetime:
         text = value.strip()
         value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def day_start(value: datetime) -> datetime:
+    """Midnight UTC of the day ``value`` falls on."""
+    value = value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
 def parse_utc_hour(value: str) -> datetime:

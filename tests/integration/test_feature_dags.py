@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from maestro_ml.contracts.features import VIEWS
 from maestro_ml.features import offline
-from maestro_ml.features.schema import VIEWS
 from maestro_ml.settings import get_settings
 
 CONF = {"start": "2026-11-01", "end": "2026-11-03"}
@@ -43,7 +43,7 @@ def test_build_then_materialize_features(feast_project: str, run_dag, task_state
     states = task_states(materialize)
     assert set(states.values()) == {"success"}, states
 
-    from maestro_ml.feature_store import get_store
+    from maestro_ml.feast_ext.store import get_store
 
     store = get_store()
     tasks = offline.read_view(get_settings().features_uri, "task_features")
@@ -63,7 +63,7 @@ def test_build_then_materialize_features(feast_project: str, run_dag, task_state
 def test_bad_features_fail_the_gate_and_nothing_downstream_runs(
     feast_project: str, run_dag, task_states, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maestro_ml.features import pipeline
+    from maestro_ml.features import steps as pipeline
 
     real = pipeline.compute_features
 

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maestro_ml.features import offline, pipeline
-from maestro_ml.features.materialize import materialize_all
-from maestro_ml.features.schema import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
+from maestro_ml.contracts.features import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
+from maestro_ml.feast_ext.steps import materialize_all
+from maestro_ml.features import offline
+from maestro_ml.features import steps as pipeline
 from maestro_ml.features.training_sets import ENTITY_COLUMNS, duration_entities, ranking_entities, training_set
 from maestro_ml.settings import get_settings
 
@@ -59,7 +60,7 @@ def built(tiny_home: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", params=["local", "server"])
 def store(request: pytest.FixtureRequest, built: dict[str, Any], tiny_home: Path) -> Iterator[Any]:
-    from maestro_ml.feature_store import apply_if_changed, get_store
+    from maestro_ml.feast_ext.store import apply_if_changed, get_store
 
     project = f"maestro_test_{uuid.uuid4().hex[:8]}"
     database = f"{project}_registry"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from maestro_ml.features import pipeline
+from maestro_ml.features import steps as pipeline
 from maestro_ml.features.training_sets import training_set
 from maestro_ml.settings import get_settings
 
@@ -23,7 +23,7 @@ END = START + timedelta(days=2)
 
 @pytest.fixture(scope="module")
 def sets(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from maestro_ml.feature_store import apply_if_changed, get_store
+    from maestro_ml.feast_ext.store import apply_if_changed, get_store
 
     pipeline.build_features(START, END + timedelta(days=1), validate=False)
     with pytest.MonkeyPatch.context() as patch:
@@ -52,7 +52,8 @@ def _train(model: str, sets: dict[str, Any], *extra: str) -> dict[str, Any]:
         sys.executable, "-m", "maestro_ml.training", model,
         "--train-uri", sets["uris"][f"{kind}_train"], "--valid-uri", sets["uris"][f"{kind}_valid"],
         "--truth-uri", sets["truth"], "--tracking-uri", sets["mlflow"], "--epochs", "3",
-        "--lgb-num-boost-round", "30", "--run-tags", "dag_id=train_test,run_id=manual__1", *extra,
+        "--run-tags", "dag_id=train_test,run_id=manual__1",
+        *(["--lgb-num-boost-round", "30"] if model == "task_assignment" else []), *extra,
     ]
     env = {"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)

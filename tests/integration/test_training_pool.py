@@ -1,4 +1,4 @@
-"""`python -m maestro_ml.bootstrap` on a real Airflow metadata DB: the training pool comes from include/gpu_node_pool.json."""
+"""`python -m maestro_ml.platform.bootstrap` on a real Airflow metadata DB: the training pool comes from include/gpu_node_pool.json."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from maestro_ml.gpu_pool import GPU_POOL_JSON, get_gpu_pool
+from maestro_ml.platform.training_job import GPU_POOL_JSON, get_gpu_pool
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_bootstrap_creates_then_updates_the_pool_from_the_json(no_gpu_pool: str,
     from airflow.models.pool import Pool
     from airflow.utils.session import create_session
 
-    from maestro_ml import bootstrap
+    from maestro_ml.platform import bootstrap
 
     expected = json.loads(GPU_POOL_JSON.read_text())
     # A pool left by an older deployment, with another size.
@@ -48,7 +48,7 @@ def test_bootstrap_creates_then_updates_the_pool_from_the_json(no_gpu_pool: str,
 
 
 def test_a_failed_pool_command_says_why(no_gpu_pool: str) -> None:
-    from maestro_ml import bootstrap
+    from maestro_ml.platform import bootstrap
 
     too_long = dataclasses.replace(get_gpu_pool(), airflow_pool="x" * 300)
     with pytest.raises(RuntimeError, match=r"(?s)airflow pools set x+` failed with exit code \d+:.*256 characters"):

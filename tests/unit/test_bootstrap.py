@@ -1,4 +1,4 @@
-"""maestro_ml.bootstrap without Airflow: what it asks Airflow to do, and in which order."""
+"""maestro_ml.platform.bootstrap without Airflow: what it asks Airflow to do, and in which order."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from maestro_ml import bootstrap
-from maestro_ml.gpu_pool import GPU_POOL_JSON, get_gpu_pool
+from maestro_ml.platform import bootstrap
+from maestro_ml.platform.training_job import GPU_POOL_JSON, get_gpu_pool
 
 
 def test_pool_command_is_airflows_create_or_update_with_the_json_values() -> None:

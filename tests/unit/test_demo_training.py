@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from maestro_ml.demo_summary import _best_baseline, _quality
-from maestro_ml.training_pipeline import resolve_window, window_params
+from maestro_ml.features.steps import training_window
+from maestro_ml.platform.demo import _best_baseline, _quality, window_params
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -18,7 +18,7 @@ def test_window_params_fit_the_simulated_window(days: int, train: float, holdout
     assert params == {"end": (START + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"), "train_days": train,
                       "valid_days": holdout, "test_days": holdout}
     # The DAG's own window resolution lands exactly on the simulated window.
-    window = resolve_window(**params)
+    window = training_window(**params)
     assert window["train_start"] == START.isoformat()
     assert window["end"] == (START + timedelta(days=days)).isoformat()
 
@@ -26,7 +26,7 @@ def test_window_params_fit_the_simulated_window(days: int, train: float, holdout
 def test_window_params_can_keep_only_the_latest_training_days() -> None:
     params = window_params(START, START + timedelta(days=14), max_train_days=5)
     assert (params["train_days"], params["valid_days"], params["test_days"]) == (5, 2, 2)
-    assert resolve_window(**params)["train_start"] == (START + timedelta(days=5)).isoformat()
+    assert training_window(**params)["train_start"] == (START + timedelta(days=5)).isoformat()
     assert window_params(START, START + timedelta(days=3), max_train_days=5)["train_days"] == 2
 
 

@@ -13,7 +13,7 @@ def test_the_committed_catalog_matches_the_definitions() -> None:
 
 
 def test_the_catalog_lists_every_view_service_and_feature() -> None:
-    from maestro_ml.features.schema import VIEWS
+    from maestro_ml.contracts.features import VIEWS
 
     text = catalog.render()
     for view in VIEWS.values():

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from maestro_ml.contracts.features import TIMESTAMP_COLUMN, VIEWS
 from maestro_ml.features import offline, pipeline
 from maestro_ml.features.compute import FeatureInputs, compute_features, load_inputs
-from maestro_ml.features.schema import TIMESTAMP_COLUMN, VIEWS
 from maestro_ml.settings import get_settings
 from maestro_ml.validation import DataValidationError
 
@@ -101,20 +101,20 @@ def test_workload_at_assignment_matches_the_simulator_truth(tiny_lake_sources: d
     assert reopened or exact.all()
 
 
-def test_resolve_window_covers_lateness_and_whole_days(tiny_home: Path) -> None:
-    window = pipeline.resolve_window(hours=["2026-11-02T05:00:00+00:00", "2026-11-02T03:00:00+00:00"])
+def test_rebuild_window_covers_lateness_and_whole_days(tiny_home: Path) -> None:
+    window = pipeline.rebuild_window(hours=["2026-11-02T05:00:00+00:00", "2026-11-02T03:00:00+00:00"])
     # 48 h of allowed lateness before the earliest hour, whole UTC days.
     assert window == {"start": "2026-10-31T00:00:00+00:00", "end": "2026-11-03T00:00:00+00:00"}
-    assert pipeline.resolve_window(start="2026-11-01", end="2026-11-02") == {
+    assert pipeline.rebuild_window(start="2026-11-01", end="2026-11-02") == {
         "start": "2026-11-01T00:00:00+00:00",
         "end": "2026-11-02T00:00:00+00:00",
     }
     with pytest.raises(ValueError, match="both"):
-        pipeline.resolve_window(start="2026-11-01")
+        pipeline.rebuild_window(start="2026-11-01")
     with pytest.raises(ValueError, match="empty window"):
-        pipeline.resolve_window(start="2026-11-02", end="2026-11-01")
+        pipeline.rebuild_window(start="2026-11-02", end="2026-11-01")
     # No hint at all: the newest committed ingest hour.
-    assert pipeline.resolve_window()["end"] == "2026-11-04T00:00:00+00:00"
+    assert pipeline.rebuild_window()["end"] == "2026-11-04T00:00:00+00:00"
 
 
 def test_publishing_is_idempotent_and_a_rerun_rewrites_identical_files(tiny_home: Path) -> None:
@@ -137,7 +137,7 @@ def test_a_publish_killed_midway_leaves_whole_files_and_a_retry_completes(
     settings = get_settings()
     pipeline.build_features(START, END, validate=False)
     before = _files(settings)
-    staged = pipeline.compute_staged(pipeline.resolve_window(start=START, end=END))
+    staged = pipeline.compute_staged(pipeline.rebuild_window(start=START, end=END))
     calls = {"n": 0}
     real = pq.write_table
 
@@ -165,7 +165,7 @@ def test_the_gate_blocks_bad_features_and_nothing_is_published(tiny_home: Path) 
     settings = get_settings()
     pipeline.build_features(START, END, validate=False)
     before = _files(settings)
-    staged = pipeline.compute_staged(pipeline.resolve_window(start=START, end=END))
+    staged = pipeline.compute_staged(pipeline.rebuild_window(start=START, end=END))
     uri = staged["staged"]["user_activity_features"]
     frame = pq.read_table(uri).to_pandas()
     frame.loc[0, "on_time_rate_28d"] = 1.5  # a rate outside [0, 1]

@@ -1,4 +1,8 @@
-"""maestro_ml's core runs outside Airflow (the training image, the simulator CLI): keep Airflow out of it."""
+"""maestro_ml's core runs outside Airflow (the training image, the simulator CLI): keep Airflow out of it.
+
+The static import contracts (layers, no cycles, Airflow only in orchestration) are ``make lint``'s job
+(``lint-imports``, also run by ``.ci/run``); this test imports every module for real.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ import maestro_ml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins")}
-# Only these modules may import Airflow: they exist for DAG files.
-AIRFLOW_MODULES = {"maestro_ml.assets", "maestro_ml.compute", "maestro_ml.dag_support", "maestro_ml.training_dag"}
+# Only the orchestration layer may import Airflow: it exists for DAG files.
+ORCHESTRATION = "maestro_ml.orchestration"
 
 
 def _modules() -> list[str]:
     return sorted(
-        m.name for m in pkgutil.walk_packages(maestro_ml.__path__, "maestro_ml.") if m.name not in AIRFLOW_MODULES
+        m.name for m in pkgutil.walk_packages(maestro_ml.__path__, "maestro_ml.")
+        if m.name != ORCHESTRATION and not m.name.startswith(f"{ORCHESTRATION}.")
     )
 
 
@@ -34,10 +39,3 @@ def test_core_modules_do_not_import_airflow() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, env=ENV, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
-
-
-def test_import_linter_contracts_hold() -> None:
-    lint_imports = Path(sys.executable).with_name("lint-imports")
-    out = subprocess.run([str(lint_imports)], capture_output=True, text=True, cwd=REPO_ROOT, env=ENV, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "KEPT" in out.stdout and "BROKEN" not in out.stdout

@@ -294,7 +294,7 @@ def test_compose_stack_has_the_services() -> None:
     airflow = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
     assert set(services) >= {"postgres", "redis", "mlflow", *airflow}
     assert services["airflow-init"]["command"] == [
-        "bash", "-c", "airflow db migrate && exec python -m maestro_ml.bootstrap pools"
+        "bash", "-c", "airflow db migrate && exec python -m maestro_ml.platform.bootstrap pools"
     ]
     for name in airflow:
         env = services[name]["environment"]
@@ -384,7 +384,7 @@ def test_helm_migration_job_creates_the_training_pool() -> None:
     values = helm_values()
     args = values["migrateDatabaseJob"]["args"]
     assert args[:2] == ["bash", "-c"]
-    assert args[2] == "airflow db migrate && exec python -m maestro_ml.bootstrap pools"
+    assert args[2] == "airflow db migrate && exec python -m maestro_ml.platform.bootstrap pools"
     # The stock image has no maestro_ml to run.
     assert not values.get("images", {}).get("useDefaultImageForMigration", False)
 

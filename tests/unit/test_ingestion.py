@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from maestro_ml import events, lake, storage
+from maestro_ml import lake, storage
+from maestro_ml.contracts import events
 from maestro_ml.ingestion import commit as commit_module
 from maestro_ml.ingestion import (
     commit_hour,

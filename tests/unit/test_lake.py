@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from maestro_ml import events, lake, storage
+from maestro_ml import lake, storage
+from maestro_ml.contracts import events
 from maestro_ml.ingestion import ingest_hour, landing_hour_dir
 from maestro_ml.settings import Settings, load_settings
 

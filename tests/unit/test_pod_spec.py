@@ -21,8 +21,8 @@ import kubernetes_validate
 import pytest
 from kubernetes.client import ApiClient
 
-from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.gpu_pool import GPU_POOL_JSON, parse_gpu_pool, training_arguments
+from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.platform.training_job import GPU_POOL_JSON, parse_gpu_pool, training_arguments
 from maestro_ml.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ def rendered_pod(op: Any, ctx: dict[str, Any]) -> dict[str, Any]:
 def pod_operator(kubernetes_env: None) -> Any:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    from maestro_ml.compute import training_task
+    from maestro_ml.orchestration.operators import training_task
 
     op = training_task("train_lightgbm", "lightgbm", list(ARGS))
     assert isinstance(op, KubernetesPodOperator)
@@ -230,7 +230,7 @@ def test_operator_lifecycle(pod_operator: Any, pod: dict[str, Any], gpu_json: di
 
 
 def test_kubernetes_compute_refuses_locations_a_pod_cannot_reach(monkeypatch: pytest.MonkeyPatch) -> None:
-    from maestro_ml.compute import training_task
+    from maestro_ml.orchestration.operators import training_task
 
     monkeypatch.setenv("MAESTRO_COMPUTE", "kubernetes")
     get_settings.cache_clear()
@@ -258,7 +258,7 @@ def test_xcom_arguments_reach_both_computes(compute: str, request: pytest.Fixtur
         request.getfixturevalue("kubernetes_env")
     from airflow.sdk import DAG, task
 
-    from maestro_ml.compute import training_task
+    from maestro_ml.orchestration.operators import training_task
 
     with DAG("train_models", schedule=None, start_date=datetime(2026, 11, 1, tzinfo=UTC), default_args=DEFAULT_ARGS):
 
@@ -281,7 +281,7 @@ def test_xcom_arguments_reach_both_computes(compute: str, request: pytest.Fixtur
 
 def test_local_compute_runs_the_same_command(pod_operator: Any, gpu_json: dict[str, Any],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from maestro_ml.compute import LocalTrainingOperator, training_task
+    from maestro_ml.orchestration.operators import LocalTrainingOperator, training_task
 
     monkeypatch.setenv("MAESTRO_COMPUTE", "local")
     get_settings.cache_clear()
@@ -316,7 +316,7 @@ def stub_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         textwrap.dedent(
             """
             import json, os, sys
-            import maestro_ml.gpu_pool  # the plugins folder is on the child's path
+            import maestro_ml.platform.training_job  # the plugins folder is on the child's path
             print(json.dumps({"argv": sys.argv[1:], "mlflow": os.environ["MLFLOW_TRACKING_URI"]}))
             print("second line", file=sys.stderr)
             code = sys.argv[sys.argv.index("--exit") + 1] if "--exit" in sys.argv else "0"
@@ -331,7 +331,7 @@ def stub_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def task_log(monkeypatch: pytest.MonkeyPatch) -> _Log:
     """What the operator writes to its task log."""
-    from maestro_ml.compute import LocalTrainingOperator
+    from maestro_ml.orchestration.operators import LocalTrainingOperator
 
     log = _Log()
     monkeypatch.setattr(LocalTrainingOperator, "log", property(lambda _: log))
@@ -339,7 +339,7 @@ def task_log(monkeypatch: pytest.MonkeyPatch) -> _Log:
 
 
 def _local(stub_module: str, arguments: Any) -> Any:
-    from maestro_ml.compute import LocalTrainingOperator
+    from maestro_ml.orchestration.operators import LocalTrainingOperator
 
     return LocalTrainingOperator(
         task_id="train_lightgbm", model="lightgbm", arguments=arguments, module=stub_module, retries=0
@@ -371,7 +371,7 @@ def test_local_operator_rejects_arguments_that_are_not_strings(stub_module: str)
 
 
 def test_timeout_bounds_both_computes(kubernetes_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from maestro_ml.compute import training_task
+    from maestro_ml.orchestration.operators import training_task
 
     pod_op = training_task("t", "lightgbm", list(ARGS), timeout=timedelta(hours=2))
     assert pod_op.execution_timeout == timedelta(hours=2)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from maestro_ml.events import EVENT_TYPES, NUM_SKILLS, TASK_STATUSES, required_fields, schema_for
+from maestro_ml.contracts.events import EVENT_TYPES, NUM_SKILLS, TASK_STATUSES, required_fields, schema_for
 from maestro_ml.simulation import (
     DIRT_CLASSES,
     DIRT_DISPOSITIONS,

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from maestro_ml.events import EVENT_TYPES, NUM_SKILLS, STATE_SCHEMAS, schema_for
+from maestro_ml.contracts.events import EVENT_TYPES, NUM_SKILLS, STATE_SCHEMAS, schema_for
 from maestro_ml.settings import get_settings
 from maestro_ml.validation import (
     DataValidationError,

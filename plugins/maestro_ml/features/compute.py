@@ -1,6 +1,6 @@
 """Feature tables computed from the lake: pure pandas functions of the events and the state tables.
 
-``compute_features(inputs)`` returns one frame per view of :mod:`maestro_ml.features.schema`
+``compute_features(inputs)`` returns one frame per view of :mod:`maestro_ml.contracts.features`
 holding the rows with ``event_timestamp`` in ``[inputs.start, inputs.end)``. Every value of a row
 at time ``t`` comes from events with ``occurred_at <= t`` (point-in-time correct by construction),
 so computing a window alone gives the same rows as computing a longer span that contains it, as
@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from maestro_ml import lake
-from maestro_ml.features.schema import (
+from maestro_ml.contracts.features import (
     ASSIGNMENTS,
     LOOKBACK,
     PRIOR_RATE,
@@ -88,11 +88,11 @@ class FeatureInputs:
         return self.start - pd.Timedelta(LOOKBACK)
 
 
-def _utc(value: datetime | str | pd.Timestamp) -> pd.Timestamp:
+def utc_timestamp(value: datetime | str | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(to_utc(value))
 
 
-def _to_frame(table: pa.Table) -> pd.DataFrame:
+def to_frame(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas()
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.DatetimeTZDtype):
@@ -102,13 +102,13 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
 
 def load_inputs(lake_uri: str, start: datetime | str, end: datetime | str) -> FeatureInputs:
     """Read the committed events of ``[start - LOOKBACK, end)`` and the state tables from the lake."""
-    start_ts, end_ts = _utc(start), _utc(end)
+    start_ts, end_ts = utc_timestamp(start), utc_timestamp(end)
     read_start = (start_ts - pd.Timedelta(LOOKBACK)).to_pydatetime()
     events = {
-        name: _to_frame(lake.read_events(lake_uri, name, read_start, end_ts.to_pydatetime(), columns=cols))
+        name: to_frame(lake.read_events(lake_uri, name, read_start, end_ts.to_pydatetime(), columns=cols))
         for name, cols in EVENT_COLUMNS.items()
     }
-    state = {name: _to_frame(lake.read_state(lake_uri, name).select(cols)) for name, cols in STATE_COLUMNS.items()}
+    state = {name: to_frame(lake.read_state(lake_uri, name).select(cols)) for name, cols in STATE_COLUMNS.items()}
     return FeatureInputs(start_ts, end_ts, events, state["users"], state["projects"], state["tasks"])
 
 

@@ -20,23 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from maestro_ml import storage
-from maestro_ml.events import TS
-from maestro_ml.features.schema import TIMESTAMP_COLUMN, VIEWS, View
-from maestro_ml.settings import join_uri
-
-_ARROW_TYPES = {
-    "Int64": pa.int64(),
-    "Float32": pa.float32(),
-    "Float64": pa.float64(),
-    "String": pa.string(),
-    "Array(Float32)": pa.list_(pa.float32()),
-}
-
-
-def arrow_schema(view: View) -> pa.Schema:
-    keys = [pa.field(k, pa.string(), nullable=False) for k in view.join_keys]
-    features = [pa.field(f.name, _ARROW_TYPES[f.dtype], nullable=f.nullable) for f in view.features]
-    return pa.schema([*keys, pa.field(TIMESTAMP_COLUMN, TS, nullable=False), *features])
+from maestro_ml.contracts.features import TIMESTAMP_COLUMN, VIEWS, View, arrow_schema
+from maestro_ml.settings import day_start, join_uri
 
 
 def view_uri(features_uri: str, view: str) -> str:
@@ -47,11 +32,6 @@ def view_uri(features_uri: str, view: str) -> str:
 
 def partition_uri(features_uri: str, view: str, day: date) -> str:
     return join_uri(view_uri(features_uri, view), f"{day.isoformat()}.parquet")
-
-
-def day_start(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
 def days_between(start: datetime, end: datetime) -> list[date]:

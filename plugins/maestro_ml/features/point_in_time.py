@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from maestro_ml.features.offline import arrow_schema, read_partitions
-from maestro_ml.features.schema import TIMESTAMP_COLUMN, VIEWS
+from maestro_ml.contracts.features import TIMESTAMP_COLUMN, VIEWS, arrow_schema
+from maestro_ml.features.offline import read_partitions
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore

@@ -30,10 +30,12 @@ import numpy as np
 import pandas as pd
 
 from maestro_ml import lake
-from maestro_ml.features.compute import TS_DTYPE, _to_frame, _utc
+from maestro_ml.contracts.features import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
+from maestro_ml.contracts.models import MODELS, TrainingSetKind
+from maestro_ml.feast_ext.store import get_store
+from maestro_ml.features.compute import TS_DTYPE, to_frame, utc_timestamp
 from maestro_ml.features.offline import read_view
 from maestro_ml.features.point_in_time import historical_features
-from maestro_ml.features.schema import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
 from maestro_ml.settings import Settings, get_settings
 from maestro_ml.validation.outcome import NoDataError
 
@@ -42,9 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["ranking", "duration"]
+Kind = TrainingSetKind
 JoinEngine = Literal["local", "feast"]
-FEATURE_SERVICES: dict[str, str] = {"ranking": "task_assignment_v1", "duration": "task_duration_v1"}
+# The feature service each kind of set reads by default: the one its model's spec names.
+FEATURE_SERVICES: dict[str, str] = {spec.training_set: spec.feature_service for spec in MODELS.values()}
 DECISION_LEAD = pd.Timedelta(milliseconds=1)
 ENTITY_COLUMNS = ["decision_id", "task_id", "user_id", "project_id", "assigned_at", TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
 # Feast's file offline store joins every entity row with every row of its key inside the TTL before
@@ -56,7 +59,7 @@ OUTCOME_COLUMNS = ["completed", "completed_on_time", "duration_hours", "reassign
 def _decisions(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assignment events in ``[start, end)`` with their task's project and team, and each manager's first decision."""
     cols = ["event_id", "occurred_at", "actor_id", "task_id", "assignee_id"]
-    history = _to_frame(
+    history = to_frame(
         lake.read_events(lake_uri, "task_assigned", (start - pd.Timedelta(LOOKBACK)).to_pydatetime(),
                          end.to_pydatetime(), columns=cols)
     )
@@ -64,8 +67,8 @@ def _decisions(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[p
         columns={"actor_id": "user_id", "occurred_at": "manager_since"}
     )
     decisions = history[(history["occurred_at"] >= start) & (history["occurred_at"] < end)]
-    tasks = _to_frame(lake.read_state(lake_uri, "tasks").select(["task_id", "project_id"]))
-    projects = _to_frame(lake.read_state(lake_uri, "projects").select(["project_id", "team_id"]))
+    tasks = to_frame(lake.read_state(lake_uri, "tasks").select(["task_id", "project_id"]))
+    projects = to_frame(lake.read_state(lake_uri, "projects").select(["project_id", "team_id"]))
     decisions = decisions.merge(tasks, on="task_id", how="inner").merge(projects, on="project_id", how="inner")
     decisions = decisions.sort_values(["occurred_at", "event_id"], kind="mergesort").reset_index(drop=True)
     decisions["decision_id"] = decisions["event_id"]
@@ -92,9 +95,9 @@ def ranking_entities(
 
     With ``max_candidates``, a decision with more candidates keeps the chosen one plus a seeded sample.
     """
-    lo, hi = _utc(start), _utc(end)
+    lo, hi = utc_timestamp(start), utc_timestamp(end)
     decisions, managers = _decisions(lake_uri, lo, hi)
-    users = _to_frame(lake.read_state(lake_uri, "users").select(["user_id", "team_id", "joined_at", "left_at"]))
+    users = to_frame(lake.read_state(lake_uri, "users").select(["user_id", "team_id", "joined_at", "left_at"]))
     pairs = decisions[["decision_id", "task_id", "project_id", "team_id", "occurred_at", "assignee_id"]].merge(
         users, on="team_id", how="inner"
     )
@@ -120,7 +123,7 @@ def ranking_entities(
 
 def duration_entities(lake_uri: str, features_uri: str, start: datetime | str, end: datetime | str) -> pd.DataFrame:
     """One row per assignment started in ``[start, end)`` that was completed by that assignee."""
-    lo, hi = _utc(start), _utc(end)
+    lo, hi = utc_timestamp(start), utc_timestamp(end)
     decisions, _ = _decisions(lake_uri, lo, hi)
     outcomes = read_view(features_uri, ASSIGNMENTS.name, start=lo.to_pydatetime())
     done = outcomes[outcomes["completed"] == 1][["task_id", "user_id", "assigned_at_unix"]]
@@ -237,8 +240,6 @@ def training_set(
     configured offline store; entities go in time-ordered chunks of about ``chunk_rows`` whole
     decisions, so the file store's memory stays bounded). Both give the same rows and values.
     """
-    from maestro_ml.feature_store import get_store
-
     settings = settings or get_settings()
     store = store or get_store(settings)
     started = time.perf_counter()

@@ -32,7 +32,7 @@ from __future__ import annotations
 from maestro_ml.ingestion.commit import ConservationError
 from maestro_ml.ingestion.contract import REASONS, Reason
 from maestro_ml.ingestion.layout import landing_hour_dir, list_hour_files, staging_uri
-from maestro_ml.ingestion.pipeline import (
+from maestro_ml.ingestion.steps import (
     commit_hour,
     dedupe_staged,
     ingest_hour,

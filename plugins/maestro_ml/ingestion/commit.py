@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from maestro_ml import events, storage
+from maestro_ml import storage
+from maestro_ml.contracts import events
 from maestro_ml.ingestion.contract import REASONS
 from maestro_ml.ingestion.dedupe import LOOKBACK_CACHE
 from maestro_ml.ingestion.layout import new_token, quarantine_dir, quarantine_file_uri

@@ -1,4 +1,4 @@
-"""Everything the ingestion derives from the event contract (``maestro_ml.events``).
+"""Everything the ingestion derives from the event contract (``maestro_ml.contracts.events``).
 
 * ``DECODE_SCHEMA``: the union of every event type's fields, as the JSON reader sees them.
   Timestamps are read as strings and parsed afterwards, vectorised, so an unparseable value
@@ -19,7 +19,7 @@ from typing import Annotated, Any, Union
 import msgspec
 import pyarrow as pa
 
-from maestro_ml import events
+from maestro_ml.contracts import events
 
 
 class Reason(StrEnum):

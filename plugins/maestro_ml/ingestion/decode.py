@@ -36,7 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
 
-from maestro_ml import events, storage
+from maestro_ml import storage
+from maestro_ml.contracts import events
 from maestro_ml.ingestion.contract import (
     DECODE_SCHEMA,
     EVENT_DECODER,

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-from maestro_ml import events
+from maestro_ml.contracts import events
 from maestro_ml.ingestion.contract import DECODE_SCHEMA, FILE_COL, LINE_COL, REASONS, Reason
 from maestro_ml.ingestion.decode import (
     FastRawLines,

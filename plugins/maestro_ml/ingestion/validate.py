@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from maestro_ml import events
+from maestro_ml.contracts import events
 from maestro_ml.ingestion.contract import (
     FOREIGN_FIELDS,
     LIST_FIELDS,

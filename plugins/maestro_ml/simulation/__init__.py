@@ -3,7 +3,7 @@
 ``simulate(config_for_preset("demo", start), landing_uri, truth_uri)`` builds teams, users,
 projects and tasks, lets managers assign tasks, walks every task through its life and writes:
 
-* the product events (``maestro_ml.events`` contract, one flat JSON object per line) to
+* the product events (``maestro_ml.contracts.events`` contract, one flat JSON object per line) to
   ``<landing>/events/dt=YYYY-MM-DD/hour=HH/part-NNNN.jsonl.gz`` (folder = hour the line
   *landed*; every file is several gzip members; written atomically through ``maestro_ml.storage``);
 * the truth, never under the landing zone, to ``<truth>/``: ``candidates/part-*.parquet``

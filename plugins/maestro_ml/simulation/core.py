@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from maestro_ml import storage
-from maestro_ml.events import EVENT_TYPES, SKILL_NAMES
+from maestro_ml.contracts.events import EVENT_TYPES, SKILL_NAMES
 from maestro_ml.settings import join_uri
 from maestro_ml.simulation.behaviour import Assignments, run_assignments
 from maestro_ml.simulation.config import DIRT_CLASSES, DIRT_DISPOSITIONS, SimulationConfig, iso_z
@@ -307,8 +308,7 @@ def _write_truth(
 
 
 def _formula_doc() -> str:
-    from maestro_ml import simulation
-
-    doc = simulation.__doc__ or ""
+    # The package docstring holds the formulas; the package is always imported before its modules.
+    doc = sys.modules[__package__ or "maestro_ml.simulation"].__doc__ or ""
     start = doc.find("Behaviour")
     return doc[start:] if start >= 0 else doc

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from maestro_ml.events import EVENT_TYPES, TASK_STATUSES
+from maestro_ml.contracts.events import EVENT_TYPES, TASK_STATUSES
 from maestro_ml.simulation import text
 from maestro_ml.simulation.behaviour import Assignments
 from maestro_ml.simulation.config import SimulationConfig

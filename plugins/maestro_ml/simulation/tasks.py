@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maestro_ml.events import NUM_SKILLS
+from maestro_ml.contracts.events import NUM_SKILLS
 from maestro_ml.simulation import text
 from maestro_ml.simulation.config import SimulationConfig
 from maestro_ml.simulation.org import TIMEZONES, Org, stream, unique_ids

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from maestro_ml import storage
-from maestro_ml.events import EVENT_TYPES, TASK_STATUSES, required_fields, schema_for
+from maestro_ml.contracts.events import EVENT_TYPES, TASK_STATUSES, required_fields, schema_for
 from maestro_ml.settings import join_uri
 from maestro_ml.simulation.config import DIRT_CLASSES, EXCLUSIVE_LINE_CLASSES, SimulationConfig
 from maestro_ml.simulation.lifecycle import EventTable

@@ -5,62 +5,119 @@ local process of the default compute. It reads the sets (local path or ``s3://``
 evaluates on validation (and test when given), logs everything to MLflow and prints one JSON
 line: ``{"run_id", "experiment_id", "model", "metrics", ...}``. Airflow finds the run by its tags,
 so nothing travels through XCom sidecars. This package never imports Airflow.
+
+Each model is one subcommand, declared by its ``ModelSpec`` (``maestro_ml.contracts.models``); its
+trainer module adds the model's own flags (``add_arguments``) and trains (``run``).
+``python -m maestro_ml.training <model> --help`` lists every flag with its default.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
 
-import numpy as np
-
+from maestro_ml.contracts.models import MODELS, model_spec
 from maestro_ml.training import data
+from maestro_ml.training.loop import seed_everything
+from maestro_ml.training.tracking import git_sha, lineage_dataset
 
 log = logging.getLogger("maestro_ml.training")
-MODELS = ("task_assignment", "task_duration")
+
+# Flags the training DAG sets itself for every run: not hyperparameters a person overrides.
+RUN_FLAGS = frozenset({"train-uri", "valid-uri", "test-uri", "truth-uri", "experiment", "run-tags", "tracking-uri"})
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter override the model's training CLI does not accept (unknown flag or bad value)."""
+
+
+class _CheckingParser(argparse.ArgumentParser):
+    """A parser that raises instead of printing usage and exiting: for checking overrides before a run."""
+
+    def error(self, message: str) -> NoReturn:
+        raise HyperparameterError(message)
+
+
+def trainer(model: str) -> ModuleType:
+    """The trainer module of ``model``: ``add_arguments(parser)`` and ``run(args, train, valid, test, workdir, digest)``."""
+    return importlib.import_module(model_spec(model).trainer)
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = parser_class(prog="python -m maestro_ml.training", description=__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    subcommands = parser.add_subparsers(dest="model", required=True, metavar="model", parser_class=parser_class,
+                                        help=" | ".join(MODELS))
+    for spec in MODELS.values():
+        sub = subcommands.add_parser(spec.subcommand, help=spec.description, description=spec.description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        add_run_arguments(sub)
+        trainer(spec.name).add_arguments(sub)
+    return parser
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every model has: where the sets are, where the run goes, and how it runs."""
+    group = parser.add_argument_group("data and tracking")
+    group.add_argument("--train-uri", required=True, help="training set (Parquet file or directory, path or s3://)")
+    group.add_argument("--valid-uri", required=True,
+                       help="validation set: early stopping, ensemble weight, calibration")
+    group.add_argument("--test-uri", default=None, help="held-out later days, evaluated once at the end")
+    group.add_argument("--truth-uri", default=None, help="simulator truth directory (scores against the optimum)")
+    group.add_argument("--experiment", default=None, help="MLflow experiment (default: maestro-<model>)")
+    group.add_argument("--run-tags", default="", help="k=v,k=v or a JSON object: dag_id, run_id, data interval")
+    group.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    group.add_argument("--max-rows", type=int, default=None, help="cap on training rows (whole groups kept)")
+    runtime = parser.add_argument_group("runtime")
+    runtime.add_argument("--seed", type=int, default=7, help="random seed of every library (same seed, same model)")
+    runtime.add_argument("--device", default="auto", help="where PyTorch trains: auto (CUDA when present), cpu or cuda")
+    runtime.add_argument("--checkpoint-dir", default=None, help="where a retried pod resumes from")
+    runtime.add_argument("--threads", type=int, default=0, help="LightGBM and torch CPU threads (0: all cores)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m maestro_ml.training", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", choices=MODELS)
-    parser.add_argument("--train-uri", required=True, help="training set (Parquet file or directory)")
-    parser.add_argument("--valid-uri", required=True, help="validation set: early stopping, ensemble weight, calibration")
-    parser.add_argument("--test-uri", default=None, help="held-out later weeks, evaluated once at the end")
-    parser.add_argument("--truth-uri", default=None, help="simulator truth directory (scores against the optimum)")
-    parser.add_argument("--experiment", default=None, help="MLflow experiment (default: maestro-<model>)")
-    parser.add_argument("--run-tags", default="", help="k=v,k=v or a JSON object: dag_id, run_id, data interval")
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
-    parser.add_argument("--max-rows", type=int, default=None, help="cap on training rows (whole groups kept)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--checkpoint-dir", default=None, help="where a retried pod resumes from")
-    # PyTorch
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--patience", type=int, default=5)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--batch-size", type=int, default=512, help="rows (duration) or groups (ranker) per batch")
-    # LightGBM
-    parser.add_argument("--lgb-num-leaves", type=int, default=31)
-    parser.add_argument("--lgb-learning-rate", type=float, default=0.08)
-    parser.add_argument("--lgb-num-boost-round", type=int, default=300)
-    parser.add_argument("--lgb-early-stopping-rounds", type=int, default=30)
-    parser.add_argument("--lgb-min-data-in-leaf", type=int, default=50)
-    parser.add_argument("--lgb-max-bin", type=int, default=63)
-    parser.add_argument("--ranker-models", default="lightgbm,torch", choices=["lightgbm,torch", "lightgbm"],
-                        help="task_assignment: the ensemble, or LightGBM alone")
-    parser.add_argument("--threads", type=int, default=0, help="LightGBM and torch CPU threads (0: all cores)")
-    return parser.parse_args(argv)
+    return build_parser().parse_args(argv)
+
+
+def override_arguments(model: str, overrides: Mapping[str, Any]) -> list[str]:
+    """``overrides`` (flag name without dashes -> value) as CLI flags of ``model``, checked by the CLI's own parser.
+
+    Raises ``HyperparameterError`` naming the model's valid flags for an unknown flag, and the
+    parser's own message for a value it rejects, so a typo fails before any set is built.
+    """
+    parser = build_parser(_CheckingParser)
+    sub = _subparser(parser, model)
+    valid = sorted(flag[2:] for action in sub._actions for flag in action.option_strings
+                   if flag.startswith("--") and flag[2:] not in RUN_FLAGS | {"help"})
+    unknown = sorted(str(name) for name in overrides if str(name).lstrip("-") not in valid)
+    if unknown:
+        raise HyperparameterError(
+            f"unknown hyperparameter(s) {', '.join(unknown)} for {model}; valid flags: {', '.join(valid)}"
+        )
+    args = []
+    for name, value in sorted(overrides.items()):
+        args += [f"--{str(name).lstrip('-')}", str(value)]
+    parser.parse_args([model, "--train-uri", "-", "--valid-uri", "-", *args])
+    return args
+
+
+def _subparser(parser: argparse.ArgumentParser, model: str) -> argparse.ArgumentParser:
+    model_spec(model)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[model]  # type: ignore[no-any-return]
+    raise RuntimeError("the training CLI has no subcommands")
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -76,89 +133,19 @@ def parse_tags(text: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def git_sha() -> str:
-    sha = os.environ.get("MAESTRO_GIT_SHA")
-    if sha:
-        return sha
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _metrics(prefix: str, report: dict[str, Any]) -> dict[str, float]:
-    return {f"{prefix}_{k.replace('@', '_at_')}": float(v) for k, v in report.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
-
-
-SCHEMA_SAMPLE_ROWS = 1_000
-
-
-def lineage_dataset(frame: Any, uri: str, name: str, digest: str) -> Any:
-    """An MLflow dataset of ``frame`` (``log_input``) with our digest and a schema inferred from a sample.
-
-    MLflow infers a dataset's schema by checking every value of every column and computes its own
-    digest: minutes for a million-row set, more than training LightGBM on it.
-    """
-    from functools import cached_property
-
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.pandas_dataset import PandasDataset
-    from mlflow.models import infer_signature
-
-    step = max(1, len(frame) // SCHEMA_SAMPLE_ROWS)
-
-    class SampledSchemaDataset(PandasDataset):  # type: ignore[misc]
-        @cached_property
-        def schema(self) -> Any:
-            return infer_signature(self.df.iloc[::step]).inputs
-
-    return SampledSchemaDataset(frame, source=resolve_dataset_source(uri), name=name, digest=digest)
-
-
-def model_requirements() -> list[str]:
-    """Pinned pip requirements of the logged models, from this environment (the training image).
-
-    Passed to ``log_model`` so MLflow does not infer them by importing each model in a subprocess.
-    """
-    from importlib.metadata import version
-
-    return [f"{package}=={version(package)}" for package in ("mlflow", "lightgbm", "torch", "numpy", "pandas",
-                                                              "pyarrow", "scikit-learn")]
-
-
-def log_curves(curves: dict[str, list[float]], steps: list[int] | None = None) -> None:
-    """Per-step metric histories in batched calls: one HTTP request per 1,000 points, not one per point."""
-    import mlflow
-    from mlflow.entities import Metric
-
-    run = mlflow.active_run()
-    if run is None:
-        raise RuntimeError("log_curves needs an active MLflow run")
-    now = int(time.time() * 1000)
-    points = [Metric(key, float(value), now, steps[i] if steps else i)
-              for key, values in curves.items() for i, value in enumerate(values) if np.isfinite(value)]
-    client = mlflow.MlflowClient()
-    for lo in range(0, len(points), 1000):
-        client.log_batch(run.info.run_id, metrics=points[lo : lo + 1000], synchronous=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    spec = model_spec(args.model)
     import mlflow
     import torch
-
-    from maestro_ml.training.loop import seed_everything
 
     seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.tracking_uri:
         mlflow.set_tracking_uri(args.tracking_uri)
-    mlflow.set_experiment(args.experiment or f"maestro-{args.model}")
+    mlflow.set_experiment(args.experiment or spec.experiment_name)
     started = time.perf_counter()
     train = data.read_frame(args.train_uri, args.max_rows)
     valid = data.read_frame(args.valid_uri)
@@ -174,14 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         params = {k: v for k, v in vars(args).items() if k not in ("run_tags", "tracking_uri")}
         mlflow.log_params({**params, "train_rows": len(train), "valid_rows": len(valid),
                            "train_digest": digests["train"]})
-        if args.model == "task_assignment":
-            from maestro_ml.training.train_ranker import run_ranker
-
-            result = run_ranker(args, train, valid, test, Path(workdir), digests["train"])
-        else:
-            from maestro_ml.training.train_duration import run_duration
-
-            result = run_duration(args, train, valid, test, Path(workdir), digests["train"])
+        result = trainer(args.model).run(args, train, valid, test, Path(workdir), digests["train"])
         mlflow.log_metric("training_seconds", time.perf_counter() - started)
         payload = {
             "run_id": run.info.run_id,
@@ -197,5 +177,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,11 @@ class Standardizer:
         values = frame[list(self.columns)].to_numpy(dtype=np.float64)
         filled = np.where(np.isnan(values), self.medians, values)
         return ((filled - self.means) / self.scales).astype(np.float32)
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Standardizer:
+        return cls(tuple(state["columns"]), np.array(state["medians"], dtype=np.float64),
+                   np.array(state["means"], dtype=np.float64), np.array(state["scales"], dtype=np.float64))
 
     def to_dict(self) -> dict[str, list[float] | list[str]]:
         return {

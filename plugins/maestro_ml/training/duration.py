@@ -24,6 +24,8 @@ INTERVALS = {80: (1, 3), 90: (0, 4)}  # nominal coverage -> (lower, upper) quant
 class QuantileMLP(nn.Module):
     def __init__(self, n_features: int, hidden: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
+        # Saved beside the state_dict, so the served model rebuilds the module without unpickling code.
+        self.init_kwargs = {"n_features": n_features, "hidden": hidden, "dropout": dropout}
         self.body = nn.Sequential(
             nn.Linear(n_features, hidden),
             nn.ReLU(),

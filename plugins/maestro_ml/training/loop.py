@@ -7,6 +7,7 @@ The checkpoint carries the digest of the training data: a checkpoint of other da
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import random
@@ -57,6 +58,17 @@ class LoopConfig:
     seed: int = 7
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of a PyTorch model trained by ``fit`` (both models have one)."""
+    group = parser.add_argument_group("PyTorch")
+    group.add_argument("--epochs", type=int, default=30, help="most epochs (early stopping may end sooner)")
+    group.add_argument("--patience", type=int, default=5, help="epochs without a better validation score before stopping")
+    group.add_argument("--hidden", type=int, default=64, help="width of the MLP's hidden layers")
+    group.add_argument("--dropout", type=float, default=0.1, help="dropout after the first hidden layer")
+    group.add_argument("--learning-rate", type=float, default=2e-3, help="AdamW learning rate")
+    group.add_argument("--batch-size", type=int, default=512, help="rows (duration) or groups (ranker) per batch")
+
+
 @dataclass
 class LoopResult:
     best_score: float
@@ -100,7 +112,7 @@ def fit(
     checkpoint = Path(config.checkpoint_dir) / "checkpoint.pt" if config.checkpoint_dir else None
     resumed = None
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         if state.get("data_digest") == data_digest:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])

@@ -87,6 +87,8 @@ class ListwiseScorer(nn.Module):
 
     def __init__(self, n_features: int, hidden: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
+        # Saved beside the state_dict, so the served model rebuilds the module without unpickling code.
+        self.init_kwargs = {"n_features": n_features, "hidden": hidden, "dropout": dropout}
         self.net = nn.Sequential(
             nn.Linear(n_features, hidden),
             nn.ReLU(),

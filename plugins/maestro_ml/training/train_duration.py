@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ import pandas as pd
 from maestro_ml.evaluation.duration import duration_report, global_median_slip, slip_baseline, truth_mae
 from maestro_ml.evaluation.ranking import TRUTH_KEYS
 from maestro_ml.training import data
-from maestro_ml.training.cli import _metrics, log_curves, model_requirements
 from maestro_ml.training.duration import Calibration, QuantileMLP, pinball_loss, predict_log_quantiles
-from maestro_ml.training.loop import LoopConfig, fit, outputs
+from maestro_ml.training.loop import LoopConfig, LoopResult, add_arguments, fit, outputs
+from maestro_ml.training.serving import DurationModel, DurationPyfunc, log_estimate
+from maestro_ml.training.tracking import log_curves, model_requirements, report_metrics
 
 TARGET = "outcome_duration_hours"
 
@@ -41,6 +43,9 @@ validation weeks; a shift in how work is done needs recalibration.
 """
 
 
+__all__ = ["add_arguments", "run"]  # add_arguments: the PyTorch flags are all this model has
+
+
 def _window(frame: pd.DataFrame | None) -> str:
     if frame is None or frame.empty:
         return "none"
@@ -48,42 +53,23 @@ def _window(frame: pd.DataFrame | None) -> str:
     return f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M} UTC"
 
 
-def _log_estimate(frame: pd.DataFrame) -> np.ndarray:
-    estimate = frame["estimated_hours"].to_numpy(dtype=np.float64)
-    return np.log(np.where(np.isfinite(estimate) & (estimate > 0), estimate, 1.0))
-
-
 def _completed(frame: pd.DataFrame) -> pd.DataFrame:
     target = frame[TARGET]
     return frame[target.notna() & (target > 0)].reset_index(drop=True)
 
 
-def run_duration(
-    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path,
-    train_digest: str,
-) -> dict[str, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mlflow
-    import mlflow.pytorch
+def _train_network(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, standardizer: data.Standardizer,
+                   train_digest: str) -> tuple[QuantileMLP, LoopResult]:
+    """The quantile MLP with early stopping on validation MAE of the median."""
     import torch
-    from mlflow.models import infer_signature
 
-    train, valid = _completed(train), _completed(valid)
-    if len(train) < 10 or len(valid) < 5:
-        raise ValueError(f"too few completed assignments: {len(train)} train, {len(valid)} valid")
-    features = data.feature_columns(train)
-    standardizer = data.Standardizer.fit(train, features)
     x_train, x_valid = standardizer.transform(train), standardizer.transform(valid)
     # The target is the log slip, log(duration / estimate): the estimate carries most of the scale, so
     # the network learns what moves a task away from its estimate instead of the estimate itself.
-    log_est_train = _log_estimate(train)
-    y_train = (np.log(train[TARGET].to_numpy(dtype=np.float64)) - log_est_train).astype(np.float32)
+    y_train = (np.log(train[TARGET].to_numpy(dtype=np.float64)) - log_estimate(train)).astype(np.float32)
     y_valid = valid[TARGET].to_numpy(dtype=np.float64)
-    log_est_valid = _log_estimate(valid).astype(np.float32)
-    model = QuantileMLP(len(features), hidden=args.hidden, dropout=args.dropout)
+    log_est_valid = log_estimate(valid).astype(np.float32)
+    net = QuantileMLP(len(standardizer.columns), hidden=args.hidden, dropout=args.dropout)
 
     def batches(rng: np.random.Generator) -> list[tuple[torch.Tensor, ...]]:
         order = rng.permutation(len(x_train))
@@ -91,15 +77,15 @@ def run_duration(
         return [(torch.from_numpy(x_train[i]), torch.from_numpy(y_train[i]))
                 for i in (order[s : s + size] for s in range(0, len(order), size))]
 
-    def loss_fn(net: Any, batch: tuple[Any, ...]) -> Any:
+    def loss_fn(model: Any, batch: tuple[Any, ...]) -> Any:
         x, y = batch
-        return pinball_loss(net(x), y)
+        return pinball_loss(model(x), y)
 
-    def validate(net: Any) -> float:
-        median = np.exp(outputs(net, x_valid)[:, 2] + log_est_valid)
+    def validate(model: Any) -> float:
+        median = np.exp(outputs(model, x_valid)[:, 2] + log_est_valid)
         return -float(np.mean(np.abs(median - y_valid)))  # higher is better: negative MAE
 
-    loop = fit(model, batches, loss_fn, validate,
+    loop = fit(net, batches, loss_fn, validate,
                LoopConfig(epochs=args.epochs, patience=args.patience, learning_rate=args.learning_rate,
                           batch_size=args.batch_size, device=args.device, checkpoint_dir=args.checkpoint_dir,
                           seed=args.seed),
@@ -107,19 +93,21 @@ def run_duration(
     log_curves({"valid_mae_by_epoch": [-row["valid_score"] for row in loop.history],
                 "train_pinball_loss": [row["train_loss"] for row in loop.history]},
                steps=[int(row["epoch"]) for row in loop.history])
+    return net, loop
 
-    calibration = Calibration.fit(predict_log_quantiles(model, x_valid) + log_est_valid[:, None], np.log(y_valid))
+
+Predictions = dict[str, tuple[np.ndarray, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]]
+
+
+def _evaluate(model: DurationModel, splits: dict[str, pd.DataFrame], train: pd.DataFrame,
+              truth: pd.DataFrame | None) -> tuple[dict[str, Any], Predictions]:
+    """Model and slip baseline (and truth, when known) per split; the predictions for the plots."""
     fallback = global_median_slip(train)
-    truth = (data.read_truth(args.truth_uri, [*TRUTH_KEYS, "median_duration_hours"], [valid, test])
-             if args.truth_uri else None)
-    metrics: dict[str, float] = {"best_epoch": loop.best_epoch, **{f"conformal_margin_{k}": v
-                                                                  for k, v in calibration.margins.items()}}
     reports: dict[str, Any] = {}
-    predictions: dict[str, tuple[np.ndarray, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]] = {}
-    splits = {"valid": valid} | ({"test": _completed(test)} if test is not None else {})
+    predictions: Predictions = {}
     for split, frame in splits.items():
-        q = predict_log_quantiles(model, standardizer.transform(frame)) + _log_estimate(frame)[:, None]
-        intervals = calibration.intervals(q)
+        q = model.log_quantiles(frame)
+        intervals = model.calibration.intervals(q)
         y = frame[TARGET].to_numpy(dtype=np.float64)
         pred = np.exp(q[:, 2])
         report = {
@@ -130,10 +118,14 @@ def run_duration(
             report["truth"] = {"mae": truth_mae(frame, truth)}
         reports[split] = report
         predictions[split] = (y, pred, intervals)
-        for name, values in report.items():
-            metrics.update(_metrics(f"{split}_{name}", values))
-    mlflow.log_metrics(metrics)
-    (workdir / "evaluation.json").write_text(json.dumps(reports, indent=2, default=float))
+    return reports, predictions
+
+
+def _plot_predictions(predictions: Predictions, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     y, pred, intervals = predictions["valid"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -149,30 +141,77 @@ def run_duration(
     axes[1].plot([-0.5, len(levels) - 0.5], [0.9, 0.9], ":", color="gray")
     axes[1].set(ylim=(0, 1), ylabel="share of actuals inside", title="interval calibration (validation)")
     fig.tight_layout()
-    fig.savefig(workdir / "predicted_vs_actual.png", dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    valid_report = reports["valid"]
+
+
+def _model_card(train: pd.DataFrame, valid: pd.DataFrame, calibration: Calibration, valid_report: dict[str, Any]) -> str:
     table = "\n".join(
         ["| model | MAE h | MAPE | coverage 80% | coverage 90% |", "|---|---|---|---|---|"]
         + [f"| {name} | {r.get('mae', float('nan')):.2f} | {r.get('mape', float('nan')):.3f} | "
            f"{r.get('coverage80', float('nan')):.3f} | {r.get('coverage90', float('nan')):.3f} |"
            for name, r in valid_report.items()]
     )
-    (workdir / "model_card.md").write_text(MODEL_CARD.format(
+    return MODEL_CARD.format(
         train_window=_window(train), valid_window=_window(valid), train_rows=len(train), valid_rows=len(valid),
         margins={k: round(v, 3) for k, v in calibration.margins.items()}, metrics_table=table,
-    ))
-    (workdir / "calibration.json").write_text(json.dumps({"margins": calibration.margins,
-                                                          "standardizer": standardizer.to_dict()}))
-    for name in ("evaluation.json", "predicted_vs_actual.png", "model_card.md", "calibration.json"):
-        mlflow.log_artifact(str(workdir / name))
-    sample = standardizer.transform(valid.head(200))
-    mlflow.pytorch.log_model(
-        model, name="model", signature=infer_signature(sample, predict_log_quantiles(model, sample)),
-        input_example=sample[:5],
-        pip_requirements=model_requirements(),
     )
-    model_report = valid_report["model"]
+
+
+def _log_model(model: DurationModel, sample: pd.DataFrame, workdir: Path) -> None:
+    """The served model: a pyfunc over raw feature rows (standardiser, network and margins in one bundle)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    bundle = model.save(workdir / "duration")
+    x_sample = sample[model.features]
+    mlflow.pyfunc.log_model(
+        name="model",
+        python_model=DurationPyfunc(),
+        artifacts={"bundle": str(bundle)},
+        signature=infer_signature(x_sample, model.predict(x_sample)),
+        input_example=x_sample.head(5),
+        pip_requirements=model_requirements(),
+        code_paths=[str(Path(__file__).resolve().parents[1])],
+    )
+
+
+def run(
+    args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path,
+    train_digest: str,
+) -> dict[str, Any]:
+    """Train, calibrate, evaluate and log the duration model inside the CLI's MLflow run."""
+    import mlflow
+
+    train, valid = _completed(train), _completed(valid)
+    if len(train) < 10 or len(valid) < 5:
+        raise ValueError(f"too few completed assignments: {len(train)} train, {len(valid)} valid")
+    standardizer = data.Standardizer.fit(train, data.feature_columns(train))
+    started = time.perf_counter()
+    net, loop = _train_network(args, train, valid, standardizer, train_digest)
+    train_seconds = time.perf_counter() - started
+    valid_log_q = predict_log_quantiles(net, standardizer.transform(valid)) + log_estimate(valid)[:, None]
+    calibration = Calibration.fit(valid_log_q, np.log(valid[TARGET].to_numpy(dtype=np.float64)))
+    model = DurationModel(net, standardizer, calibration)
+
+    truth = (data.read_truth(args.truth_uri, [*TRUTH_KEYS, "median_duration_hours"], [valid, test])
+             if args.truth_uri else None)
+    splits = {"valid": valid} | ({"test": _completed(test)} if test is not None else {})
+    reports, predictions = _evaluate(model, splits, train, truth)
+    metrics: dict[str, float] = {"best_epoch": loop.best_epoch, "torch_train_seconds": train_seconds,
+                                 **{f"conformal_margin_{k}": v for k, v in calibration.margins.items()}}
+    for split, report in reports.items():
+        for name, values in report.items():
+            metrics.update(report_metrics(f"{split}_{name}", values))
+    mlflow.log_metrics(metrics)
+
+    (workdir / "evaluation.json").write_text(json.dumps(reports, indent=2, default=float))
+    _plot_predictions(predictions, workdir / "predicted_vs_actual.png")
+    (workdir / "model_card.md").write_text(_model_card(train, valid, calibration, reports["valid"]))
+    for name in ("evaluation.json", "predicted_vs_actual.png", "model_card.md"):
+        mlflow.log_artifact(str(workdir / name))
+    _log_model(model, valid.head(200), workdir)
+    model_report = reports["valid"]["model"]
     return {"metrics": {"valid_mae": model_report["mae"], "valid_coverage80": model_report.get("coverage80"),
                         "valid_coverage90": model_report.get("coverage90")},
             "device": loop.device, "resumed_from_epoch": loop.resumed_from_epoch}

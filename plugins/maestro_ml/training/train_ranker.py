@@ -19,8 +19,8 @@ from maestro_ml.evaluation.ranking import (
     truth_relevance,
 )
 from maestro_ml.training import data
-from maestro_ml.training.cli import _metrics, log_curves, model_requirements
 from maestro_ml.training.loop import LoopConfig, fit, outputs
+from maestro_ml.training.loop import add_arguments as add_torch_arguments
 from maestro_ml.training.ranker import (
     ENSEMBLE_WEIGHTS,
     LightGBMConfig,
@@ -30,6 +30,8 @@ from maestro_ml.training.ranker import (
     padded_groups,
     train_lightgbm,
 )
+from maestro_ml.training.serving import EnsemblePyfunc, EnsembleRanker, TorchScorerPyfunc
+from maestro_ml.training.tracking import log_curves, model_requirements, report_metrics
 
 MODEL_CARD = """# Task-assignment ranker
 
@@ -65,10 +67,6 @@ def _window(frame: pd.DataFrame | None) -> str:
     return f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M} UTC"
 
 
-def _torch_scores(model: Any, x: np.ndarray) -> np.ndarray:
-    return outputs(model, x).astype(np.float64)
-
-
 def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.DataFrame | None) -> dict[str, Any]:
     scored = frame.assign(relevance=observed_relevance(frame).to_numpy())
     if truth is not None:
@@ -89,34 +87,9 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
     return report
 
 
-class EnsembleRanker:
-    """The served model: standardize, score with both models, blend within the request's group."""
-
-    def __init__(self, booster: Any, scorer: Any, standardizer: data.Standardizer | None, features: list[str],
-                 weight: float) -> None:
-        self.booster, self.scorer, self.standardizer = booster, scorer, standardizer
-        self.features, self.weight = features, weight
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        x_raw = frame[self.features].to_numpy(dtype=np.float64)
-        lgb_scores = np.asarray(self.booster.predict(x_raw), dtype=np.float64)
-        if self.scorer is None:  # trained with --ranker-models lightgbm
-            return lgb_scores
-        assert self.standardizer is not None  # trained together with the scorer
-        torch_scores = _torch_scores(self.scorer, self.standardizer.transform(frame))
-        groups = frame[data.GROUP_COLUMN] if data.GROUP_COLUMN in frame else pd.Series(np.zeros(len(frame)))
-        sizes = groups.groupby(groups, sort=False).size().to_numpy() if len(frame) else np.zeros(0, dtype=np.int64)
-        order = np.argsort(pd.factorize(groups)[0], kind="stable")
-        blended = np.empty(len(frame))
-        blended[order] = blend(lgb_scores[order], torch_scores[order], sizes, self.weight)
-        return blended
-
-
 def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -> None:
     import mlflow
     import mlflow.lightgbm
-    import mlflow.pytorch
-    import torch
     from mlflow.models import infer_signature
 
     x_sample = sample[ensemble.features]
@@ -127,25 +100,19 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
         input_example=x_sample.head(5),
         pip_requirements=model_requirements(),
     )
-    bundle = workdir / "ensemble"
-    bundle.mkdir(parents=True, exist_ok=True)
-    ensemble.booster.save_model(str(bundle / "lightgbm.txt"))
-    if ensemble.scorer is not None and ensemble.standardizer is not None:
-        x_std = ensemble.standardizer.transform(sample)
-        mlflow.pytorch.log_model(
-            ensemble.scorer,
+    bundle = ensemble.save(workdir / "ensemble")
+    # The served models are pyfuncs over the bundle (state_dicts, no pickled modules), with this package as code.
+    code = [str(Path(__file__).resolve().parents[1])]
+    if ensemble.scorer is not None:
+        mlflow.pyfunc.log_model(
             name="torch_scorer",
-            signature=infer_signature(x_std, _torch_scores(ensemble.scorer, x_std)),
-            input_example=x_std[:5],
+            python_model=TorchScorerPyfunc(),
+            artifacts={"bundle": str(bundle)},
+            signature=infer_signature(x_sample, ensemble.torch_scores(sample)),
+            input_example=x_sample.head(5),
             pip_requirements=model_requirements(),
+            code_paths=code,
         )
-        torch.save(ensemble.scorer, bundle / "scorer.pt")
-    (bundle / "ensemble.json").write_text(
-        json.dumps({"weight": ensemble.weight, "features": ensemble.features,
-                    "standardizer": ensemble.standardizer.to_dict() if ensemble.standardizer else None}, indent=2)
-    )
-    from maestro_ml.training.pyfunc import EnsemblePyfunc
-
     columns = [data.GROUP_COLUMN, *ensemble.features]
     mlflow.pyfunc.log_model(
         name="model",
@@ -154,7 +121,7 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
         signature=infer_signature(sample[columns], ensemble.predict(sample)),
         input_example=sample[columns].head(5),
         pip_requirements=model_requirements(),
-        code_paths=[str(Path(__file__).resolve().parents[1])],
+        code_paths=code,
     )
 
 
@@ -194,6 +161,24 @@ def _log_artifacts(booster: Any, features: list[str], x_valid: np.ndarray, curve
     (workdir / "model_card.md").write_text(card)
     for name in ("feature_importance.csv", "feature_importance.png", "ndcg_curve.png", "model_card.md"):
         mlflow.log_artifact(str(workdir / name))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ranker's flags: which models, LightGBM's settings and the PyTorch scorer's."""
+    parser.add_argument("--ranker-models", default="lightgbm,torch", choices=["lightgbm,torch", "lightgbm"],
+                        help="the LightGBM + PyTorch ensemble, or LightGBM alone")
+    group = parser.add_argument_group("LightGBM LambdaMART")
+    defaults = LightGBMConfig()
+    group.add_argument("--lgb-num-leaves", type=int, default=defaults.num_leaves, help="leaves per tree")
+    group.add_argument("--lgb-learning-rate", type=float, default=defaults.learning_rate, help="shrinkage per round")
+    group.add_argument("--lgb-num-boost-round", type=int, default=defaults.num_boost_round,
+                       help="most boosting rounds (early stopping may end sooner)")
+    group.add_argument("--lgb-early-stopping-rounds", type=int, default=defaults.early_stopping_rounds,
+                       help="rounds without a better validation NDCG before stopping")
+    group.add_argument("--lgb-min-data-in-leaf", type=int, default=defaults.min_data_in_leaf,
+                       help="fewest rows in a leaf")
+    group.add_argument("--lgb-max-bin", type=int, default=defaults.max_bin, help="histogram bins per feature")
+    add_torch_arguments(parser)
 
 
 def lightgbm_config(args: argparse.Namespace) -> LightGBMConfig:
@@ -254,7 +239,7 @@ def _best_weight(lgb_valid: np.ndarray, torch_valid: np.ndarray, valid: pd.DataF
     return best_weight
 
 
-def run_ranker(
+def run(
     args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path,
     train_digest: str,
 ) -> dict[str, Any]:
@@ -283,7 +268,8 @@ def run_ranker(
         started = time.perf_counter()
         scorer, standardizer, loop = _train_scorer(args, train, valid, features, y_train, y_valid, train_digest)
         timings["torch_train_seconds"] = time.perf_counter() - started
-        best_weight = _best_weight(lgb_valid, _torch_scores(scorer, standardizer.transform(valid)), valid, y_valid)
+        best_weight = _best_weight(lgb_valid, outputs(scorer, standardizer.transform(valid)).astype(np.float64), valid,
+                                   y_valid)
     ensemble = EnsembleRanker(booster, scorer, standardizer, features, best_weight)
 
     started = time.perf_counter()
@@ -300,12 +286,12 @@ def run_ranker(
         scores = {"lightgbm": np.asarray(booster.predict(x), dtype=np.float64)}
         scores["ensemble"] = scores["lightgbm"]
         if scorer is not None and standardizer is not None:
-            scores["torch"] = _torch_scores(scorer, standardizer.transform(frame))
+            scores["torch"] = outputs(scorer, standardizer.transform(frame)).astype(np.float64)
             scores["ensemble"] = blend(scores["lightgbm"], scores["torch"], data.group_sizes(frame), best_weight)
         report = _evaluate(frame, scores, truth)
         reports[split] = report
         for name, values in report.items():
-            metrics.update(_metrics(f"{split}_{name}", values))
+            metrics.update(report_metrics(f"{split}_{name}", values))
     timings["evaluation_seconds"] = time.perf_counter() - started
     (workdir / "evaluation.json").write_text(json.dumps(reports, indent=2, default=float))
     mlflow.log_artifact(str(workdir / "evaluation.json"))

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from maestro_ml import storage
 from maestro_ml.settings import Settings, join_uri
 
 if TYPE_CHECKING:
@@ -163,8 +164,6 @@ def prune_results(settings: Settings, keep: int = RESULTS_RETENTION_FILES) -> in
     Their Data Docs pages go with them (GX drops pages whose result is gone); each hour's verdict
     and warnings stay in its ingest manifest.
     """
-    from maestro_ml import storage
-
     fs, root = storage.filesystem(join_uri(gx_root(settings), "validations"))
     if not fs.exists(root):
         return 0

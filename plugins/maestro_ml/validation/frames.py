@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from maestro_ml.events import TS
+from maestro_ml.contracts.events import TS
 
 TableLike = pa.Table | pd.DataFrame
 

@@ -12,9 +12,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from maestro_ml.events import EVENT_TYPES, STATE_SCHEMAS, schema_for
+from maestro_ml.contracts.events import EVENT_TYPES, STATE_SCHEMAS, schema_for
+from maestro_ml.contracts.features import VIEWS, arrow_schema
 from maestro_ml.settings import Settings, get_settings
-from maestro_ml.validation import frames
+from maestro_ml.validation import context, frames, suites
 from maestro_ml.validation.outcome import ValidationOutcome, failures_from
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,6 @@ def _outcome(
     statistics: dict[str, Any],
     started: float,
 ) -> ValidationOutcome:
-    from maestro_ml.validation import context
 
     prepared = time.perf_counter()
     results, index, docs_error, timings = context.run(settings, batches, run_name)
@@ -159,7 +159,6 @@ def validate_events(
     start, end = _utc(interval_start), _utc(interval_end)
     if end <= start:
         raise ValueError(f"interval_end {end} is not after interval_start {start}")
-    from maestro_ml.validation import context, suites
 
     arrow = {
         name: frames.to_arrow(table, schema_for(name) if name in EVENT_TYPES else None)
@@ -246,7 +245,6 @@ def validate_state(
     """
     started = time.perf_counter()
     settings = settings or get_settings()
-    from maestro_ml.validation import context, suites
 
     unknown = sorted(set(state) - set(STATE_SCHEMAS))
     if unknown:
@@ -290,17 +288,13 @@ def validate_features(
     settings: Settings | None = None,
     run_name: str,
 ) -> ValidationOutcome:
-    """Validate feature tables (view name -> rows) against ``maestro_ml.features.schema``.
+    """Validate feature tables (view name -> rows) against ``maestro_ml.contracts.features``.
 
     Schema (every contract column with its type), non-null keys and timestamps, one row per key and
     timestamp, non-nullable features set, declared ranges (rates in [0, 1]) and accepted values.
     """
     started = time.perf_counter()
     settings = settings or get_settings()
-    from maestro_ml.features.offline import arrow_schema
-    from maestro_ml.features.schema import VIEWS
-    from maestro_ml.validation import context, suites
-
     unknown = sorted(set(tables) - set(VIEWS))
     if unknown:
         raise ValueError(f"unknown feature views {unknown}; expected some of {sorted(VIEWS)}")
@@ -340,7 +334,6 @@ def validate_training_sets(
 
     started = time.perf_counter()
     settings = settings or get_settings()
-    from maestro_ml.validation import context, suites
 
     batches: list[context.Batch] = []
     ids = ["decision_id", "task_id", "user_id", "assigned_at"]
@@ -364,8 +357,6 @@ def validate_training_sets(
             expectations.append(
                 suites.between("outcome_duration_hours", 0, None, strict_min=True, rule="durations are positive")
             )
-        from maestro_ml.features.schema import VIEWS
-
         nullable = {f.name for view in VIEWS.values() for f in view.features if f.nullable}
         numeric = [c for c in frame.columns if c not in ids and pd.api.types.is_numeric_dtype(frame[c])
                    and not c.startswith("outcome_") and c not in nullable]

@@ -2,7 +2,7 @@
 
 Every expectation carries a ``severity`` (GX's own field: ``critical`` blocks the pipeline,
 ``warning`` is reported) and ``meta`` with the check class, the contract column and the rule in
-words. Suites are rebuilt on each run from the contract in :mod:`maestro_ml.events` and the run's
+words. Suites are rebuilt on each run from the contract in :mod:`maestro_ml.contracts.events` and the run's
 parameters (interval, settings, history); they are never persisted.
 
 Which check is which severity, and why:
@@ -37,7 +37,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from maestro_ml.events import EVENT_TYPES, REQUIRED, STATE_SCHEMAS, TASK_STATUSES
+from maestro_ml.contracts.events import EVENT_TYPES, REQUIRED, STATE_SCHEMAS, TASK_STATUSES
 from maestro_ml.validation.frames import ref_column_name
 
 CRITICAL = FailureSeverity.CRITICAL
@@ -296,7 +296,7 @@ def columns_of(suite: gx.ExpectationSuite) -> set[str]:
 
 
 def feature_suite(view: Any) -> gx.ExpectationSuite:
-    """A feature table (``maestro_ml.features.schema.View``): keys and timestamps set, one row per key and time,
+    """A feature table (``maestro_ml.contracts.features.View``): keys and timestamps set, one row per key and time,
     every non-nullable feature set, numbers inside their declared ranges (rates in [0, 1]), known statuses."""
     keys = list(view.join_keys)
     expectations: list[gxe.Expectation] = [not_null(k) for k in [*keys, "event_timestamp"]]

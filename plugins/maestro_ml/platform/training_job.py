@@ -2,7 +2,7 @@
 
 ``include/gpu_node_pool.json`` is the single source of truth for where GPU pods may run
 (Terraform builds the node group from it); this module is its only Python reader, so the pod
-spec built in ``maestro_ml.compute`` can never drift from the nodes. Everything else here
+spec built in ``maestro_ml.orchestration.operators`` can never drift from the nodes. Everything else here
 (resources, environment, the training command) is shared by both computes, so ``local`` runs
 exactly the command the pod would run.
 """

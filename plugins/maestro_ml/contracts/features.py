@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from maestro_ml.events import SKILL_NAMES
+import pyarrow as pa
+
+from maestro_ml.contracts.events import SKILL_NAMES, TS
 
 TIMESTAMP_COLUMN = "event_timestamp"
 OWNER = "ml-platform"
@@ -208,3 +210,18 @@ VIEWS: dict[str, View] = {v.name: v for v in (USER_PROFILE, USER_ACTIVITY, TASK,
 # Online features an assignment or duration request reads: the feature services' contents, by view.
 # The on-demand views (``task_urgency_features``, ``user_capacity_features``) are defined in the repo.
 REQUEST_TIME_FIELD = "request_time_unix"
+
+# The Arrow type of each Feast dtype the views use: the offline store's files and the GX gate share it.
+_ARROW_TYPES = {
+    "Int64": pa.int64(),
+    "Float32": pa.float32(),
+    "Float64": pa.float64(),
+    "String": pa.string(),
+    "Array(Float32)": pa.list_(pa.float32()),
+}
+
+
+def arrow_schema(view: View) -> pa.Schema:
+    keys = [pa.field(k, pa.string(), nullable=False) for k in view.join_keys]
+    features = [pa.field(f.name, _ARROW_TYPES[f.dtype], nullable=f.nullable) for f in view.features]
+    return pa.schema([*keys, pa.field(TIMESTAMP_COLUMN, TS, nullable=False), *features])

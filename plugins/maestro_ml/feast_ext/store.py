@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maestro_ml import storage
-from maestro_ml.settings import Settings, get_settings, join_uri
-
-PLUGINS_DIR = Path(__file__).resolve().parents[1]
+from maestro_ml.settings import PLUGINS_DIR, Settings, get_settings, join_uri
 
 if TYPE_CHECKING:
     from feast import FeatureStore

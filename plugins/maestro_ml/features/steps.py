@@ -1,4 +1,8 @@
-"""The steps of ``build_features`` as plain functions: resolve the window, compute, validate, publish.
+"""The DAG steps of the features domain as plain functions.
+
+``build_features``: the days to rebuild (``rebuild_window``), compute, validate, publish.
+The training DAGs: the time-split window (``training_window``), the point-in-time training sets
+(``build_sets``) and their Great Expectations gate (``validate_sets``).
 
 ``compute_staged`` writes the computed tables to a staging folder private to the run, the
 Great Expectations gate reads them from there, and only ``publish_staged`` touches the offline
@@ -14,20 +18,26 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from maestro_ml import storage
+from maestro_ml.contracts.features import VIEWS
+from maestro_ml.contracts.models import model_spec
+from maestro_ml.evaluation.splits import split_bounds
 from maestro_ml.features.compute import compute_features, load_inputs
-from maestro_ml.features.offline import day_start, days_between, to_arrow, write_days
-from maestro_ml.features.schema import VIEWS
+from maestro_ml.features.offline import days_between, to_arrow, write_days
+from maestro_ml.features.training_sets import training_set
 from maestro_ml.lake import as_hour, list_manifests
-from maestro_ml.settings import Settings, get_settings, join_uri, to_utc
+from maestro_ml.settings import Settings, day_start, get_settings, join_uri, to_utc
+from maestro_ml.validation import raise_for_critical, validate_features
+from maestro_ml.validation.gates import validate_training_sets
 
 log = logging.getLogger(__name__)
 
 
 
-def resolve_window(
+def rebuild_window(
     *,
     start: datetime | str | None = None,
     end: datetime | str | None = None,
@@ -102,8 +112,6 @@ def _read_staged(staged: dict[str, Any]) -> dict[str, Any]:
 
 def validate_staged(staged: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """The Great Expectations gate on the staged tables; raises ``DataValidationError`` on a critical failure."""
-    from maestro_ml.validation import raise_for_critical, validate_features
-
     settings = settings or get_settings()
     run_name = f"build_features-{staged['start'][:10]}-{staged['end'][:10]}"
     outcome = validate_features(_read_staged(staged), settings=settings, run_name=run_name)
@@ -134,8 +142,74 @@ def build_features(
 ) -> dict[str, Any]:
     """Compute, validate and publish the features of the days in ``[start, end)`` in this process."""
     settings = settings or get_settings()
-    window = resolve_window(start=start, end=end, settings=settings)
+    window = rebuild_window(start=start, end=end, settings=settings)
     staged = compute_staged(window, settings)
     if validate:
         staged = validate_staged(staged, settings)
     return publish_staged(staged, settings)
+
+
+# --------------------------------------------------------------------------- training sets (the training DAGs)
+
+
+def training_window(
+    *, end: datetime | str, train_days: float, valid_days: float, test_days: float
+) -> dict[str, str]:
+    """Time-based split ending at ``end``: train on the past, validate and test on the later days."""
+    stop = to_utc(end)
+    start = stop - timedelta(days=train_days + valid_days + test_days)
+    bounds = split_bounds(start, stop, valid_days, test_days)
+    return {
+        "train_start": bounds.train_start.isoformat(),
+        "valid_start": bounds.valid_start.isoformat(),
+        "test_start": bounds.test_start.isoformat(),
+        "end": bounds.end.isoformat(),
+    }
+
+
+def sets_uri(settings: Settings, model: str, run_key: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_key)
+    return join_uri(settings.lake_uri, "training_sets", model, safe)
+
+
+def build_sets(
+    model: str, window: dict[str, str], run_key: str, *, max_rows: int | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Build and write the train/valid/test sets of ``model`` (atomic Parquet files, one per split)."""
+    settings = settings or get_settings()
+    spec = model_spec(model)
+    kind = spec.training_set
+    bounds = {
+        "train": (window["train_start"], window["valid_start"]),
+        "valid": (window["valid_start"], window["test_start"]),
+        "test": (window["test_start"], window["end"]),
+    }
+    out: dict[str, Any] = {"model": model, "kind": kind, "window": window, "uris": {}, "rows": {}, "groups": {}}
+    for split, (lo, hi) in bounds.items():
+        frame = training_set(kind, lo, hi, settings=settings, feature_service=spec.feature_service,
+                             max_rows=max_rows if split == "train" else None)
+        uri = join_uri(sets_uri(settings, model, run_key), f"{split}.parquet")
+        with storage.atomic_open(uri) as handle:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle)
+        out["uris"][split] = uri
+        out["rows"][split] = len(frame)
+        out["groups"][split] = int(frame["decision_id"].nunique())
+        log.info("%s %s set: %d rows, %d decisions -> %s", model, split, len(frame), out["groups"][split], uri)
+    return out
+
+
+def validate_sets(sets: dict[str, Any], *, min_groups: int = 20, settings: Settings | None = None) -> dict[str, Any]:
+    """The Great Expectations gate on every split; raises ``DataValidationError`` on a critical failure."""
+    settings = settings or get_settings()
+    frames = {}
+    for split, uri in sets["uris"].items():
+        fs, path = storage.filesystem(uri)
+        with fs.open(path, "rb") as handle:
+            frames[split] = pq.read_table(handle).to_pandas()
+    outcome = validate_training_sets(frames, sets["kind"], min_groups=min_groups, settings=settings,
+                                     run_name=f"training_sets-{sets['model']}")
+    log.info("Great Expectations Data Docs for these training sets: %s", outcome.data_docs_path)
+    raise_for_critical(outcome)
+    return {**sets, "validation": {"data_docs_path": outcome.data_docs_path, "warnings": len(outcome.warnings)}}
+
+

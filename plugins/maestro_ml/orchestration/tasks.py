@@ -1,4 +1,4 @@
-"""Helpers for DAG files that need Airflow itself; like ``maestro_ml.assets``, only DAG files import this."""
+"""Helpers shared by the ``@task`` functions of DAG files: failing fast on bad data, reading asset events."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 T = TypeVar("T")
 
-# A UTC date or instant a person types into a Param: 2026-11-10, 2026-11-10T09, 2026-11-10T09:30:00Z.
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2})?)?(Z|[+-]00:00)?)?$"
-
 
 def fail_without_retry_on_bad_data(gate: Callable[..., T], *args: Any) -> T:
     """Run a validation gate; bad (or no) data stays bad, so a critical failure fails the task without retries."""
+    # Imported when a task runs: the validation package pulls in Great Expectations, too heavy for DAG parsing.
     from maestro_ml.validation import DataValidationError, NoDataError
 
     try:

@@ -10,6 +10,11 @@ DAG steps pass small JSON-serialisable dicts (XCom); the rows travel as staged P
     manifest = commit_hour(deduped)                         # lake files + manifest (commit point)
     summary  = update_state(manifest)                       # current-state tables
 
+The Great Expectations gates sit between them in the DAG: ``validate_staged_hour`` between dedupe
+and commit, so an hour that fails a critical expectation is never committed (the lake keeps its
+previous contents and the task fails loudly; warnings travel on into the hour's manifest), and
+``validate_current_state`` after the fold.
+
 Masking runs before deduplication so ids are compared in the form the lake stores them.
 ``staged_events`` maps event type -> one Parquet file with ``lake.lake_schema(event_type)``
 plus ``_file`` (index into ``files``) and ``_line`` (1-based line); ``staged_quarantine`` has
@@ -37,9 +42,11 @@ from maestro_ml.ingestion.dedupe import dedupe_tables
 from maestro_ml.ingestion.layout import list_hour_files, new_token, staging_uri
 from maestro_ml.ingestion.parse import ParsedHour, count_reasons, parse_files, staged_schema
 from maestro_ml.ingestion.pii import MaskStats, mask_tables
-from maestro_ml.ingestion.state import STATE_EVENT_TYPES, apply_events
-from maestro_ml.lake import as_hour, lake_schema, read_manifest
+from maestro_ml.ingestion.state import apply_events
+from maestro_ml.lake import as_hour, hour_key, lake_schema, list_manifests, read_manifest, read_state
+from maestro_ml.lake.state import STATE_EVENT_TYPES
 from maestro_ml.settings import Settings, get_settings, join_uri
+from maestro_ml.validation import raise_for_critical, validate_events, validate_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -455,3 +462,59 @@ def ingest_hours(
                     log.exception("ingest: folding the state of the hour before the failed one also failed")
             raise
     return manifests
+
+
+# --------------------------------------------------------------------------- Great Expectations gates
+
+STATE_TABLES = ("users", "teams", "projects", "tasks")
+KNOWN_ID_COLUMNS = {"users": "user_id", "projects": "project_id", "tasks": "task_id"}
+VOLUME_HISTORY_HOURS = 24
+
+
+def _warning_lines(warnings: list[dict[str, Any]]) -> list[str]:
+    return [f"validation: [{w.get('check')}] {w.get('suite')}.{w.get('column')}: {w.get('summary')}" for w in warnings]
+
+
+def validate_staged_hour(deduped: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Validate the staged, deduplicated hour; raise ``DataValidationError`` on a critical failure.
+
+    Returns the step dict with the GX warnings appended to ``warnings`` and a ``validation`` summary.
+    """
+    settings = settings or get_settings()
+    hour = as_hour(deduped["hour"])
+    tables = {event_type: pq.read_table(uri) for event_type, uri in deduped["staged_events"].items()}
+    history = list_manifests(settings.lake_uri, hour - timedelta(hours=VOLUME_HISTORY_HOURS), hour)
+    known_ids = {
+        entity: read_state(settings.lake_uri, entity).column(column) for entity, column in KNOWN_ID_COLUMNS.items()
+    }
+    outcome = validate_events(
+        tables,
+        hour,
+        hour + timedelta(hours=1),
+        trailing_volumes=[int(m["rows_valid"]) for m in history],
+        known_ids=known_ids,
+        settings=settings,
+        run_name=f"ingest_events-{hour_key(hour)}",
+    )
+    log.info("Great Expectations Data Docs for this hour: %s", outcome.data_docs_path)
+    for line in _warning_lines(outcome.warnings):
+        log.warning(line)
+    raise_for_critical(outcome)
+    return {
+        **deduped,
+        "warnings": [*deduped.get("warnings", []), *_warning_lines(outcome.warnings)],
+        "validation": {"data_docs_path": outcome.data_docs_path, "warnings": len(outcome.warnings)},
+    }
+
+
+def validate_current_state(hour: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Validate the current-state tables after an hour was folded in; raise on a critical failure."""
+    settings = settings or get_settings()
+    state = {name: read_state(settings.lake_uri, name) for name in STATE_TABLES}
+    outcome = validate_state(state, settings=settings, run_name=f"state-{hour_key(as_hour(hour))}")
+    log.info("Great Expectations Data Docs for state: %s", outcome.data_docs_path)
+    for line in _warning_lines(outcome.warnings):
+        log.warning(line)
+    raise_for_critical(outcome)
+    return {"data_docs_path": outcome.data_docs_path, "warnings": len(outcome.warnings),
+            "rows": {name: table.num_rows for name, table in state.items()}}

@@ -39,7 +39,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from maestro_ml import events, storage
+from maestro_ml import storage
+from maestro_ml.contracts import events
+from maestro_ml.lake.state import merge_states
 from maestro_ml.settings import join_uri, to_utc
 
 INGEST_DATASET = "ingest_events"
@@ -274,9 +276,8 @@ def read_all_events(
 def read_state(lake_uri: str, name: str) -> pa.Table:
     """The current-state table ``name`` (users, teams, projects, tasks), sorted by key; empty when never written.
 
-    Merges the table's base with its deltas not yet compacted (see ``ingestion.state``).
+    Merges the table's base with its deltas not yet compacted (see ``maestro_ml.lake.state``).
     """
-    from maestro_ml.ingestion.state import merge_states  # the fold's rule lives with the fold
 
     state_dir(lake_uri, name)  # KeyError for an unknown table
     uris = [state_base_uri(lake_uri, name)] if storage.exists(state_base_uri(lake_uri, name)) else []

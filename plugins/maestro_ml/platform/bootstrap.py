@@ -1,8 +1,8 @@
 """Local-platform chores shared by ``make up`` and ``make demo``: the Airflow pool, Feast and demo data.
 
-``python -m maestro_ml.bootstrap init`` is idempotent: it creates or updates the training pool
+``python -m maestro_ml.platform.bootstrap init`` is idempotent: it creates or updates the training pool
 from ``include/gpu_node_pool.json``, applies the Feast repo only when the definitions changed and
-simulates demo events only when the landing zone has none. ``python -m maestro_ml.bootstrap pools``
+simulates demo events only when the landing zone has none. ``python -m maestro_ml.platform.bootstrap pools``
 does the pool alone, for deployments that run it after ``airflow db migrate`` (the Helm chart's
 migration job, the compose stack's ``airflow-init``) and must not seed demo data.
 
@@ -18,9 +18,11 @@ import logging
 import subprocess
 import sys
 
-from maestro_ml import feature_store, storage
-from maestro_ml.gpu_pool import GPU_POOL_JSON, GpuPool, get_gpu_pool
+from maestro_ml import storage
+from maestro_ml.feast_ext import store as feature_store
+from maestro_ml.platform.training_job import GPU_POOL_JSON, GpuPool, get_gpu_pool
 from maestro_ml.settings import Settings, get_settings, join_uri
+from maestro_ml.simulation import config_for_preset, simulate
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,6 @@ def seed_demo_data(settings: Settings, preset: str = "demo", days: int | None = 
     if landing_has_events(settings):
         log.info("landing already has events; keeping them")
         return None
-    from maestro_ml.simulation import config_for_preset, simulate
-
     overrides = {"days": days} if days else {}
     config = config_for_preset(preset, start=settings.start_date, seed=seed, **overrides)
     return simulate(config, landing_uri=settings.landing_uri, truth_uri=settings.truth_uri).to_dict()

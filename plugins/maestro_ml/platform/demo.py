@@ -1,4 +1,7 @@
-"""The closing summary of ``make demo``, computed from what the pipeline committed (never from its own counters)."""
+"""Demo-only code: the training windows of ``make demo`` and its closing summary.
+
+The summary is computed from what the pipeline committed (never from its own counters).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,38 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from maestro_ml.contracts.features import VIEWS
+from maestro_ml.contracts.models import MODELS
+from maestro_ml.feast_ext.store import get_store
+from maestro_ml.features.offline import read_view
 from maestro_ml.lake import list_manifests, read_state
-from maestro_ml.settings import Settings
+from maestro_ml.registry import CHALLENGER
+from maestro_ml.settings import Settings, to_utc
 
 STATE_TABLES = ("users", "teams", "projects", "tasks")
+
+
+def window_params(start: datetime | str, end: datetime | str, *, holdout_fraction: float = 0.15,
+                  step_days: float = 0.25, max_train_days: float | None = None) -> dict[str, Any]:
+    """The window Params (``end``, ``train_days``, ``valid_days``, ``test_days``) of a run over the data in ``[start, end)``.
+
+    Validation and test each get ``holdout_fraction`` of the days, in whole ``step_days`` (a quarter
+    day: the DAG's smallest split) and at least one step, so any simulated window from one day up
+    splits the same way; training gets the rest, or only its latest ``max_train_days``.
+    """
+    lo, hi = to_utc(start), to_utc(end)
+    days = (hi - lo).total_seconds() / 86400
+    holdout = max(step_days, round(days * holdout_fraction / step_days) * step_days)
+    train = days - 2 * holdout
+    if train < step_days:
+        raise ValueError(f"[{lo}, {hi}) is {days:g} days: too short to train, validate and test on")
+    if max_train_days is not None:
+        train = min(train, max_train_days)
+    return {"end": hi.strftime("%Y-%m-%dT%H:%M:%SZ"), "train_days": round(train, 6), "valid_days": holdout,
+            "test_days": holdout}
 
 
 def ingestion_totals(settings: Settings, start: datetime, end: datetime) -> dict:
@@ -30,19 +61,12 @@ def ingestion_totals(settings: Settings, start: datetime, end: datetime) -> dict
 
 
 def _feature_rows(settings: Settings) -> str:
-    from maestro_ml.features.offline import read_view
-    from maestro_ml.features.schema import VIEWS
-
     counts = {name: len(read_view(settings.features_uri, name)) for name in VIEWS}
     return ", ".join(f"{name} {n:,}" for name, n in counts.items()) if any(counts.values()) else "none built"
 
 
 def _online_rows(settings: Settings) -> str:
     """Entities the online store holds per view, read back through Feast (not from the run's own counters)."""
-    from maestro_ml.feature_store import get_store
-    from maestro_ml.features.offline import read_view
-    from maestro_ml.features.schema import VIEWS
-
     store = get_store(settings)
     found = {}
     for name, view in VIEWS.items():
@@ -97,8 +121,6 @@ def _quality(model: str, metrics: dict[str, float]) -> list[str]:
 
 def _model_files(client: Any, source: str) -> list[str]:
     """Top-level files of a registered version's model: MLflow 3 keeps them with the logged model, not the run."""
-    from mlflow.exceptions import MlflowException
-
     if not source.startswith("models:/"):
         return []
     try:
@@ -109,15 +131,10 @@ def _model_files(client: Any, source: str) -> list[str]:
 
 def _models(settings: Settings) -> list[str]:
     """Each model's ``challenger`` version and its metrics, read back from the MLflow registry and run."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from maestro_ml.training_pipeline import CHALLENGER, MODELS
-
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     lines, trained, champions = [], 0, []
-    for model, info in MODELS.items():
-        name = info["registered_name"]
+    for model, spec in MODELS.items():
+        name = spec.registered_name
         try:
             version = client.get_model_version_by_alias(name, CHALLENGER)
         except MlflowException:

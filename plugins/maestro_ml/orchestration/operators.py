@@ -3,7 +3,7 @@
 ``kubernetes`` gives a KubernetesPodOperator that runs the training image on the GPU node pool
 (``include/gpu_node_pool.json``); ``local`` (the default) gives ``LocalTrainingOperator``, which runs
 the same command in a child process of the worker. This module imports Airflow, so only DAG files
-import it; the pure parts (pool, resources, environment, command) live in ``maestro_ml.gpu_pool``.
+import it; the pure parts (pool, resources, environment, command) live in ``maestro_ml.platform.training_job``.
 
 How per-run values (URIs from upstream tasks) reach both computes: ``training_task`` splits the
 command in two. The fixed part, ``python -m maestro_ml.training <model>``, is known at parse time
@@ -12,7 +12,7 @@ command in two. The fixed part, ``python -m maestro_ml.training <model>``, is kn
 both operators render identically before they run:
 
 * an ``XComArg`` resolving to the whole list, typically an upstream ``@task`` returning
-  ``maestro_ml.gpu_pool.training_arguments(...)`` (recommended: the options are built, and
+  ``maestro_ml.platform.training_job.training_arguments(...)`` (recommended: the options are built, and
   testable, in Python; the dependency on the upstream task is set automatically);
 * a list of strings, any of which may be a Jinja template (``"{{ ti.xcom_pull(...) }}"``) or an
   ``XComArg`` resolving to one string.
@@ -28,14 +28,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, XComArg
 from airflow.sdk.exceptions import AirflowException
 
-from maestro_ml.dag_defaults import DEFAULT_ARGS
-from maestro_ml.gpu_pool import (
+from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.platform.training_job import (
     SCRATCH_DIR,
     SHM_DIR,
     TMP_DIR,
@@ -53,7 +52,7 @@ from maestro_ml.gpu_pool import (
     training_command,
     training_env,
 )
-from maestro_ml.settings import Settings, get_settings
+from maestro_ml.settings import PLUGINS_DIR, Settings, get_settings
 
 if TYPE_CHECKING:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -62,8 +61,6 @@ if TYPE_CHECKING:
 # Per-run options: a list (items may be Jinja templates or XComArgs of one string), or one XComArg of the list.
 TrainingArgs = Sequence[str | XComArg] | XComArg
 
-# The folder holding the maestro_ml package: the local child process imports maestro_ml.training from it.
-PLUGINS_DIR = Path(__file__).resolve().parents[1]
 
 # The GPU node group scales from zero: scheduling waits for a node to boot and join (cluster
 # autoscaler, several minutes), then the multi-GB training image is pulled onto a fresh disk.
@@ -110,7 +107,7 @@ def training_task(
     # The same pool as the pods, but a local run takes every slot: one training process already uses
     # all the machine's cores (LightGBM and torch threads), so a second one would only slow both down
     # and double the peak memory. Trainings queue one at a time instead. The scheduler never runs a
-    # task whose pool is missing, so `python -m maestro_ml.bootstrap` creates it wherever Airflow is
+    # task whose pool is missing, so `python -m maestro_ml.platform.bootstrap` creates it wherever Airflow is
     # set up (make up, make demo, compose, the Helm migration job); dag.test() does not look at pools.
     gpu_pool = get_gpu_pool()
     local_kwargs = {"pool": gpu_pool.airflow_pool, "pool_slots": gpu_pool.airflow_pool_slots, **task_kwargs}

@@ -11,9 +11,10 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from maestro_ml.features.offline import day_start
-from maestro_ml.features.schema import VIEWS
-from maestro_ml.settings import Settings, get_settings, to_utc
+from maestro_ml.contracts.features import VIEWS
+from maestro_ml.feast_ext.materialize import materialize_window
+from maestro_ml.feast_ext.store import get_store
+from maestro_ml.settings import Settings, day_start, get_settings, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW = timedelta(days=3)
 
 
-
-def resolve_window(
+def online_window(
     *,
     start: datetime | str | None = None,
     end: datetime | str | None = None,
@@ -55,9 +55,6 @@ def view_names() -> list[str]:
 
 def materialize_view(view: str, window: dict[str, str], settings: Settings | None = None) -> dict[str, Any]:
     """Materialize one feature view over the window; returns rows written, seconds and chunks."""
-    from maestro_ml.feast_ext import materialize_window
-    from maestro_ml.feature_store import get_store
-
     if view not in VIEWS:
         raise KeyError(f"unknown feature view {view!r}; known: {sorted(VIEWS)}")
     settings = settings or get_settings()

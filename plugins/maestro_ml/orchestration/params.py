@@ -1,0 +1,70 @@
+"""Params the DAGs share, built the way Airflow's ``example_params_ui_tutorial.py`` shows.
+
+Each Param has a ``title`` and, where the form groups them, a ``section``. Dates carry
+``format: "date"`` and instants ``format: "date-time"``, so the trigger form shows pickers;
+the patterns also accept the shorter forms people type into the REST API (``2026-11-10T09``).
+Choices are ``enum``s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param
+
+# A UTC day, as the date picker writes it.
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# A UTC day or instant: 2026-11-10, 2026-11-10T09, 2026-11-10T09:30, 2026-11-10T09:30:00.000Z.
+INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]00:00)?)?$"
+# One ingest hour: 2026-11-10T09.
+HOUR_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}$"
+
+
+def day_param(title: str, description: str, *, section: str | None = None) -> Param:
+    """An optional UTC day (``YYYY-MM-DD``): a date picker in the trigger form."""
+    return Param(None, type=["null", "string"], format="date", pattern=DAY_PATTERN, title=title,
+                 description=description, **_section(section))
+
+
+def instant_param(title: str, description: str, *, section: str | None = None) -> Param:
+    """An optional UTC instant (or day): a date-time picker in the trigger form."""
+    return Param(None, type=["null", "string"], format="date-time", pattern=INSTANT_PATTERN, title=title,
+                 description=description, **_section(section))
+
+
+def _section(section: str | None) -> dict[str, Any]:
+    return {"section": section} if section else {}
+
+
+def training_params() -> dict[str, Param]:
+    """The Params of both training DAGs: the time-split window, the set size and the training overrides."""
+    window, training = "Data window", "Training"
+    return {
+        "end": instant_param(
+            "Window end",
+            "End of the data window (UTC, exclusive). Empty: the run's data interval end, so the weekly run "
+            "trains on the week just closed.",
+            section=window,
+        ),
+        "train_days": Param(7, type="number", minimum=0.25, maximum=180, title="Training days",
+                            description="Days of training decisions, before validation and test", section=window),
+        "valid_days": Param(2, type="number", minimum=0.25, maximum=60, title="Validation days",
+                            description="Days after training: early stopping, ensemble weight, interval calibration",
+                            section=window),
+        "test_days": Param(2, type="number", minimum=0.25, maximum=60, title="Test days",
+                           description="Days at the end of the window, evaluated once", section=window),
+        "max_rows": Param(None, type=["null", "integer"], minimum=100, title="Row cap",
+                          description="Cap on training rows (the earliest whole decisions are kept); empty: no cap",
+                          section=training),
+        "epochs": Param(30, type="integer", minimum=1, maximum=500, title="PyTorch epochs",
+                        description="Most epochs of the PyTorch models (early stopping may end sooner)",
+                        section=training),
+        "min_groups": Param(20, type="integer", minimum=1, title="Fewest decisions per split",
+                            description="The training-set gate fails when a split holds fewer decisions",
+                            section=training),
+        "hyperparameters": Param(
+            {}, type="object", title="Hyperparameter overrides", section=training,
+            description='Training CLI flags without the dashes, e.g. {"lgb-num-leaves": 63, "learning-rate": 0.001}; '
+                        "checked against the model's flags before anything is built",
+        ),
+    }

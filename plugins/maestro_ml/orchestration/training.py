@@ -1,0 +1,99 @@
+"""The ``@task`` functions both training DAGs wire; each DAG file shows its own graph.
+
+Every task takes the model's name (``maestro_ml.contracts.models``) and imports what it needs when it
+runs, so DAG parsing stays light. The training itself is ``train_model``, from
+``maestro_ml.orchestration.operators.training_task`` (a GPU pod or a local process, same command).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+from airflow.sdk.exceptions import AirflowFailException
+
+from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data
+
+
+@task(multiple_outputs=False)
+def check_params(model: str, params: dict | None = None, data_interval_end=None) -> dict:
+    """The time-split window and the hyperparameter overrides as CLI flags, checked before anything is built.
+
+    A window that cannot be split or an unknown or ill-typed hyperparameter is a usage error: the task
+    fails at once, without retries, saying what to change (for flags: the model's valid flags).
+    """
+    from maestro_ml.features.steps import training_window
+    from maestro_ml.training.cli import HyperparameterError, override_arguments
+
+    params = params or {}
+    try:
+        window = training_window(
+            end=params.get("end") or data_interval_end,
+            train_days=params.get("train_days", 7),
+            valid_days=params.get("valid_days", 2),
+            test_days=params.get("test_days", 2),
+        )
+        overrides = override_arguments(model, {"epochs": params.get("epochs", 30),
+                                               **(params.get("hyperparameters") or {})})
+    except (HyperparameterError, ValueError) as exc:
+        raise AirflowFailException(f"bad Params for {model}: {exc}") from exc
+    return {"window": window, "overrides": overrides}
+
+
+@task(multiple_outputs=False)
+def build_training_sets(model: str, checked: dict, params: dict | None = None, run_id=None) -> dict:
+    from maestro_ml.features.steps import build_sets
+
+    max_rows = (params or {}).get("max_rows")
+    # An empty window stays empty: fail at once instead of retrying (and holding up the next runs).
+    return fail_without_retry_on_bad_data(
+        lambda: build_sets(model, checked["window"], run_id or "manual", max_rows=max_rows)
+    )
+
+
+@task(multiple_outputs=False)
+def validate_training_sets(sets: dict, params: dict | None = None) -> dict:
+    from maestro_ml.features.steps import validate_sets
+
+    min_groups = int((params or {}).get("min_groups", 20))
+    return fail_without_retry_on_bad_data(lambda: validate_sets(sets, min_groups=min_groups))
+
+
+@task(multiple_outputs=False)
+def build_training_arguments(sets: dict, checked: dict, dag=None, run_id=None, data_interval_start=None,
+                             data_interval_end=None) -> list[str]:
+    """The per-run options of ``python -m maestro_ml.training <model>``: the sets, the experiment, the run's tags."""
+    from maestro_ml import storage
+    from maestro_ml.platform.training_job import training_arguments
+    from maestro_ml.registry import ensure_experiment, experiment_name
+    from maestro_ml.settings import get_settings
+
+    ensure_experiment(sets["model"])
+    tags = {"dag_id": dag.dag_id, "run_id": run_id, "data_interval_start": str(data_interval_start),
+            "data_interval_end": str(data_interval_end), "window_end": sets["window"]["end"]}
+    args = training_arguments(train_uri=sets["uris"]["train"], valid_uri=sets["uris"]["valid"],
+                              experiment=experiment_name(sets["model"]), run_tags=tags)
+    args += ["--test-uri", sets["uris"]["test"]]
+    truth = get_settings().truth_uri
+    if storage.exists(f"{truth}/candidates"):  # only simulated data has a truth to score against
+        args += ["--truth-uri", truth]
+    return [*args, *checked["overrides"]]
+
+
+@task(multiple_outputs=False)
+def find_training_run(model: str, dag=None, run_id=None) -> dict:
+    """The MLflow run ``train_model`` logged, found by its dag_id / run_id tags, with the spec's metrics."""
+    from maestro_ml.registry import find_training_run as find
+
+    return find(model, dag.dag_id, run_id)
+
+
+@task(multiple_outputs=False)
+def register_challenger(model: str, run: dict[str, Any]) -> dict:
+    """A new registered version of the run's model with the alias ``challenger``.
+
+    Each DAG sets its model Asset as this task's outlet (``register_challenger.override(outlets=[...])``).
+    """
+    from maestro_ml.registry import register_challenger as register
+
+    return register(model, run["run_id"])
