@@ -1,4 +1,4 @@
-# Maestro ML: `make up` runs the local platform, `make test` runs every test.
+# Maestro ML: `make up` runs the local platform, `make test` runs every test, `make test-fast` the unit tests.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help venv up demo test lint bench-ingest clean
+.PHONY: help venv up demo test test-fast lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ demo: venv ## Run the whole pipeline once, headless, through real Airflow
 
 test: venv ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: venv ## The pure unit tests only (no services, lakes or trainings): the edit-test loop, under a minute
+	$(BIN)/python -m pytest -m "not integration" tests/unit $(PYTEST_ARGS)
 
 lint: venv ## ruff, mypy and the import contracts
 	$(BIN)/ruff check .

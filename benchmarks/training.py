@@ -3,7 +3,7 @@
 Phases (each in its own process, so imports and peak memory are its own):
 
 * ``sets``: the train / validation / test sets of both models through
-  ``maestro_ml.registry.build_sets`` (the DAG's own step: the in-process point-in-time
+  ``maestro_ml.features.steps.build_sets`` (the DAG's own step: the in-process point-in-time
   join), timed; baseline in the same run: Feast's ``get_historical_features`` on the file offline
   store (``engine="feast"``) for the first ``--feast-hours`` hours of decisions, rows/s.
 * ``bare``: ``lightgbm.train`` alone on the training arrays (loaded beforehand, untimed), with
@@ -63,17 +63,18 @@ def _sets_file() -> Path:
 
 
 def phase_sets(args: argparse.Namespace) -> None:
+    from maestro_ml.contracts.models import MODELS
     from maestro_ml.feast_ext.store import apply_if_changed, get_store
+    from maestro_ml.features.steps import build_sets, training_window
     from maestro_ml.features.training_sets import training_set
-    from maestro_ml.registry import MODELS, build_sets, resolve_window
     from maestro_ml.settings import get_settings
     from maestro_ml.storage import read_json
 
     settings = get_settings()
     apply_if_changed(settings)
     end = datetime.fromisoformat(read_json(f"{settings.truth_uri}/summary.json")["window_end"].replace("Z", "+00:00"))
-    window = resolve_window(end=end, train_days=args.train_days, valid_days=args.valid_days,
-                            test_days=args.test_days)
+    window = training_window(end=end, train_days=args.train_days, valid_days=args.valid_days,
+                              test_days=args.test_days)
     written = {}
     for model, spec in MODELS.items():
         started = time.perf_counter()
@@ -88,10 +89,10 @@ def phase_sets(args: argparse.Namespace) -> None:
         hi = lo + timedelta(hours=args.feast_hours)
         store = get_store(settings)
         started = time.perf_counter()
-        frame = training_set(spec["kind"], lo, hi, store=store, engine="feast")  # type: ignore[arg-type]
+        frame = training_set(spec.training_set, lo, hi, store=store, engine="feast")
         seconds = time.perf_counter() - started
         started = time.perf_counter()
-        local = training_set(spec["kind"], lo, hi, store=store, engine="local")  # type: ignore[arg-type]
+        local = training_set(spec.training_set, lo, hi, store=store, engine="local")
         local_seconds = time.perf_counter() - started
         emit({"phase": "sets", "model": model, "engine": "feast", "window": f"{lo:%Y-%m-%d %H:%M}+{args.feast_hours}h",
               "rows": len(frame), "seconds": round(seconds, 1), "rows_per_s": round(len(frame) / seconds),

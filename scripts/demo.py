@@ -91,8 +91,7 @@ def main() -> int:
 
     from maestro_ml.feast_ext import store as feature_store
     from maestro_ml.platform import bootstrap
-    from maestro_ml.platform.demo import pipeline_summary
-    from maestro_ml.registry import window_params
+    from maestro_ml.platform.demo import pipeline_summary, window_params
 
     say(f"1/{STEPS} applying the Feast repo and the training pool")
     feature_store.apply_if_changed(settings)

@@ -74,6 +74,17 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
 
 
+# Tests under these folders need real services (Postgres, Redis, the MLflow store), a built lake, a training
+# or an infrastructure tool; `make test-fast` deselects them with -m "not integration".
+INTEGRATION_DIRS = {"integration", "e2e"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_DIRS & set(item.path.relative_to(REPO_ROOT).parts[:2]):
+            item.add_marker(pytest.mark.integration)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_STATE, ignore_errors=True)
 

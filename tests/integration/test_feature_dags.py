@@ -63,16 +63,16 @@ def test_build_then_materialize_features(feast_project: str, run_dag, task_state
 def test_bad_features_fail_the_gate_and_nothing_downstream_runs(
     feast_project: str, run_dag, task_states, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maestro_ml.features import steps as pipeline
+    from maestro_ml.features import steps
 
-    real = pipeline.compute_features
+    real = steps.compute_features
 
     def corrupted(inputs):
         frames = real(inputs)
         frames["project_features"].loc[0, "project_overdue_ratio"] = 3.0
         return frames
 
-    monkeypatch.setattr(pipeline, "compute_features", corrupted)
+    monkeypatch.setattr(steps, "compute_features", corrupted)
     before = _files()
     run = run_dag("build_features", conf={"start": "2026-11-01", "end": "2026-11-02"})
     states = task_states(run)

@@ -16,8 +16,7 @@ import pytest
 
 from maestro_ml.contracts.features import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
 from maestro_ml.feast_ext.steps import materialize_all
-from maestro_ml.features import offline
-from maestro_ml.features import steps as pipeline
+from maestro_ml.features import offline, steps
 from maestro_ml.features.training_sets import ENTITY_COLUMNS, duration_entities, ranking_entities, training_set
 from maestro_ml.settings import get_settings
 
@@ -55,7 +54,7 @@ def _pg(sql: str) -> None:
 
 @pytest.fixture(scope="module")
 def built(tiny_home: Path) -> dict[str, Any]:
-    return pipeline.build_features(START, END)
+    return steps.build_features(START, END)
 
 
 @pytest.fixture(scope="module", params=["local", "server"])

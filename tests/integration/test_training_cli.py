@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from maestro_ml.features import steps as pipeline
+from maestro_ml.features import steps
 from maestro_ml.features.training_sets import training_set
 from maestro_ml.settings import get_settings
 
@@ -25,7 +25,7 @@ END = START + timedelta(days=2)
 def sets(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from maestro_ml.feast_ext.store import apply_if_changed, get_store
 
-    pipeline.build_features(START, END + timedelta(days=1), validate=False)
+    steps.build_features(START, END + timedelta(days=1), validate=False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_home / "training-registry.db"))
         get_settings.cache_clear()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from maestro_ml.features import steps as pipeline
+from maestro_ml.features import steps
 from maestro_ml.settings import get_settings
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -25,7 +25,7 @@ REGISTERED = {"train_task_assignment": "maestro-task-assignment", "train_task_du
 def features_built(tiny_home: Path) -> Path:
     from maestro_ml.feast_ext.store import apply_if_changed
 
-    pipeline.build_features(START, START + timedelta(days=3), validate=False)
+    steps.build_features(START, START + timedelta(days=3), validate=False)
     apply_if_changed()
     return tiny_home
 

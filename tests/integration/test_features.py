@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from maestro_ml.contracts.features import TIMESTAMP_COLUMN, VIEWS
-from maestro_ml.features import offline, pipeline
+from maestro_ml.features import offline, steps
 from maestro_ml.features.compute import FeatureInputs, compute_features, load_inputs
 from maestro_ml.settings import get_settings
 from maestro_ml.validation import DataValidationError
@@ -102,28 +102,28 @@ def test_workload_at_assignment_matches_the_simulator_truth(tiny_lake_sources: d
 
 
 def test_rebuild_window_covers_lateness_and_whole_days(tiny_home: Path) -> None:
-    window = pipeline.rebuild_window(hours=["2026-11-02T05:00:00+00:00", "2026-11-02T03:00:00+00:00"])
+    window = steps.rebuild_window(hours=["2026-11-02T05:00:00+00:00", "2026-11-02T03:00:00+00:00"])
     # 48 h of allowed lateness before the earliest hour, whole UTC days.
     assert window == {"start": "2026-10-31T00:00:00+00:00", "end": "2026-11-03T00:00:00+00:00"}
-    assert pipeline.rebuild_window(start="2026-11-01", end="2026-11-02") == {
+    assert steps.rebuild_window(start="2026-11-01", end="2026-11-02") == {
         "start": "2026-11-01T00:00:00+00:00",
         "end": "2026-11-02T00:00:00+00:00",
     }
     with pytest.raises(ValueError, match="both"):
-        pipeline.rebuild_window(start="2026-11-01")
+        steps.rebuild_window(start="2026-11-01")
     with pytest.raises(ValueError, match="empty window"):
-        pipeline.rebuild_window(start="2026-11-02", end="2026-11-01")
+        steps.rebuild_window(start="2026-11-02", end="2026-11-01")
     # No hint at all: the newest committed ingest hour.
-    assert pipeline.rebuild_window()["end"] == "2026-11-04T00:00:00+00:00"
+    assert steps.rebuild_window()["end"] == "2026-11-04T00:00:00+00:00"
 
 
 def test_publishing_is_idempotent_and_a_rerun_rewrites_identical_files(tiny_home: Path) -> None:
     settings = get_settings()
-    first = pipeline.build_features(START, END, validate=False)
+    first = steps.build_features(START, END, validate=False)
     files = _files(settings)
     assert set(first["written"]) == set(VIEWS)
     assert sorted({Path(f).name for f in files}) == [f"{d}.parquet" for d in first["days"]]
-    again = pipeline.build_features(START, END, validate=False)
+    again = steps.build_features(START, END, validate=False)
     assert again["rows"] == first["rows"]
     assert _files(settings) == files
     # Readers get exactly the computed rows back.
@@ -135,9 +135,9 @@ def test_a_publish_killed_midway_leaves_whole_files_and_a_retry_completes(
     tiny_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = get_settings()
-    pipeline.build_features(START, END, validate=False)
+    steps.build_features(START, END, validate=False)
     before = _files(settings)
-    staged = pipeline.compute_staged(pipeline.rebuild_window(start=START, end=END))
+    staged = steps.compute_staged(steps.rebuild_window(start=START, end=END))
     calls = {"n": 0}
     real = pq.write_table
 
@@ -149,7 +149,7 @@ def test_a_publish_killed_midway_leaves_whole_files_and_a_retry_completes(
 
     monkeypatch.setattr(offline.pq, "write_table", killed_on_third)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.publish_staged(staged)
+        steps.publish_staged(staged)
     after_crash = _files(settings)
     # Same files (each old or new, and old == new here), no temporary leftovers visible to readers.
     assert set(after_crash) == set(before)
@@ -157,22 +157,22 @@ def test_a_publish_killed_midway_leaves_whole_files_and_a_retry_completes(
     for name in VIEWS:
         offline.read_view(settings.features_uri, name)
     monkeypatch.setattr(offline.pq, "write_table", real)
-    pipeline.publish_staged(staged)
+    steps.publish_staged(staged)
     assert _files(settings) == before
 
 
 def test_the_gate_blocks_bad_features_and_nothing_is_published(tiny_home: Path) -> None:
     settings = get_settings()
-    pipeline.build_features(START, END, validate=False)
+    steps.build_features(START, END, validate=False)
     before = _files(settings)
-    staged = pipeline.compute_staged(pipeline.rebuild_window(start=START, end=END))
+    staged = steps.compute_staged(steps.rebuild_window(start=START, end=END))
     uri = staged["staged"]["user_activity_features"]
     frame = pq.read_table(uri).to_pandas()
     frame.loc[0, "on_time_rate_28d"] = 1.5  # a rate outside [0, 1]
     frame.loc[1, "user_id"] = None  # a missing key
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), uri)
     with pytest.raises(DataValidationError) as failure:
-        pipeline.validate_staged(staged)
+        steps.validate_staged(staged)
     message = str(failure.value)
     assert "on_time_rate_28d" in message and "user_id" in message
     assert _files(settings) == before
