@@ -65,6 +65,8 @@ class EnsembleRanker:
                  weight: float) -> None:
         self.booster, self.scorer, self.standardizer = booster, scorer, standardizer
         self.features, self.weight = features, weight
+        if scorer is not None:
+            scorer.eval()  # serving never trains: no dropout
 
     def torch_scores(self, frame: pd.DataFrame) -> np.ndarray:
         assert self.scorer is not None and self.standardizer is not None  # trained together
