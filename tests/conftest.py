@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 TINY_START = "2026-11-01T00:00:00Z"
 TINY_HOURS = 48 + 3  # the tiny preset's two days plus the late-landing tail
+TINY_FEATURE_DAYS = 3  # whole days covering TINY_HOURS
+
+
+@contextmanager
+def _maestro_home(home: Path) -> Iterator[None]:
+    """MAESTRO_HOME (and the cached settings) pointed at ``home`` for the duration of the block."""
+    from maestro_ml.settings import get_settings
+
+    previous = os.environ.get("MAESTRO_HOME")
+    os.environ["MAESTRO_HOME"] = str(home)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ["MAESTRO_HOME"] = previous or ""
+        get_settings.cache_clear()
 
 
 def _build_tiny_lake(home: Path, *, dirt: bool) -> None:
@@ -104,18 +121,12 @@ def _build_tiny_lake(home: Path, *, dirt: bool) -> None:
     from maestro_ml.settings import get_settings
     from maestro_ml.simulation import DirtRates, config_for_preset, simulate
 
-    previous = os.environ.get("MAESTRO_HOME")
-    os.environ["MAESTRO_HOME"] = str(home)
-    get_settings.cache_clear()
-    try:
+    with _maestro_home(home):
         settings = get_settings()
         start = as_hour(TINY_START)
         overrides = {} if dirt else {"dirt": DirtRates.off()}
         simulate(config_for_preset("tiny", start=start, seed=11, **overrides), settings.landing_uri, settings.truth_uri)
         ingest_hours([start + timedelta(hours=i) for i in range(TINY_HOURS)], settings)
-    finally:
-        os.environ["MAESTRO_HOME"] = previous or ""
-        get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -129,11 +140,28 @@ def tiny_lake_sources() -> dict[str, Path]:
     return sources
 
 
-@pytest.fixture(scope="module")
-def tiny_home(tiny_lake_sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """This module's own copy of the dirty tiny lake, as MAESTRO_HOME for the module's tests."""
-    home = tmp_path_factory.mktemp("tiny") / "maestro"
+@pytest.fixture(scope="session")
+def tiny_features_source(tiny_lake_sources: dict[str, Path]) -> Path:
+    """The dirty tiny lake with the features of its days published (unvalidated), built once per session.
+
+    Training tests need features but not the feature build; each gets a copy (``tiny_features_home``).
+    """
+    from datetime import timedelta
+
+    from maestro_ml.features import steps
+    from maestro_ml.lake import as_hour
+
+    home = _STATE / "tiny-features"
     shutil.copytree(tiny_lake_sources["dirty"], home)
+    with _maestro_home(home):
+        start = as_hour(TINY_START)
+        steps.build_features(start, start + timedelta(days=TINY_FEATURE_DAYS), validate=False)
+    return home
+
+
+def _module_home(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("tiny") / "maestro"
+    shutil.copytree(source, home)
     from maestro_ml.settings import get_settings
 
     with pytest.MonkeyPatch.context() as patch:
@@ -142,3 +170,15 @@ def tiny_home(tiny_lake_sources: dict[str, Path], tmp_path_factory: pytest.TempP
         get_settings.cache_clear()
         yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tiny_lake_sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This module's own copy of the dirty tiny lake, as MAESTRO_HOME for the module's tests."""
+    yield from _module_home(tiny_lake_sources["dirty"], tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def tiny_features_home(tiny_features_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This module's own copy of the dirty tiny lake with its features, as MAESTRO_HOME."""
+    yield from _module_home(tiny_features_source, tmp_path_factory)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from maestro_ml.features import steps
 from maestro_ml.features.training_sets import training_set
 from maestro_ml.settings import get_settings
 
@@ -22,12 +21,11 @@ END = START + timedelta(days=2)
 
 
 @pytest.fixture(scope="module")
-def sets(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def sets(tiny_features_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from maestro_ml.feast_ext.store import apply_if_changed, get_store
 
-    steps.build_features(START, END + timedelta(days=1), validate=False)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_home / "training-registry.db"))
+        patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_features_home / "training-registry.db"))
         get_settings.cache_clear()
         apply_if_changed()
         store = get_store()
@@ -43,7 +41,7 @@ def sets(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
             training_set(kind, lo, hi, store=store).to_parquet(path)
             uris[name] = str(path)
     get_settings.cache_clear()
-    return {"uris": uris, "truth": str(tiny_home / "truth"), "mlflow": f"sqlite:///{out / 'mlflow.db'}"}
+    return {"uris": uris, "truth": str(tiny_features_home / "truth"), "mlflow": f"sqlite:///{out / 'mlflow.db'}"}
 
 
 def _train(model: str, sets: dict[str, Any], *extra: str) -> dict[str, Any]:
@@ -141,8 +139,15 @@ def test_a_lightgbm_only_ranker_is_a_complete_run_too(sets: dict[str, Any]) -> N
     assert scores == pytest.approx(booster.predict(frame[features].to_numpy(dtype="float64")))
 
 
-def test_duration_training_gives_calibrated_intervals(sets: dict[str, Any]) -> None:
-    result = _train("task_duration", sets)
+@pytest.fixture(scope="module")
+def duration_run(sets: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One duration training with a checkpoint folder: its result and the folder (shared to save a training)."""
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    return {"result": _train("task_duration", sets, "--checkpoint-dir", str(checkpoints)), "checkpoints": checkpoints}
+
+
+def test_duration_training_gives_calibrated_intervals(sets: dict[str, Any], duration_run: dict[str, Any]) -> None:
+    result = duration_run["result"]
     run = _run(sets, result["run_id"])
     metrics = run.data.metrics
     for name in ("valid_model_mae", "valid_model_coverage80", "valid_model_coverage90", "valid_baseline_slip_mae",
@@ -153,9 +158,9 @@ def test_duration_training_gives_calibrated_intervals(sets: dict[str, Any]) -> N
     assert {"evaluation.json", "predicted_vs_actual.png", "model_card.md"} <= _artifacts(sets, result["run_id"])
 
 
-def test_a_retried_training_resumes_from_its_checkpoint(sets: dict[str, Any], tmp_path: Path) -> None:
-    first = _train("task_duration", sets, "--checkpoint-dir", str(tmp_path))
-    assert first["resumed_from_epoch"] is None and (tmp_path / "checkpoint.pt").exists()
-    again = _train("task_duration", sets, "--checkpoint-dir", str(tmp_path))
+def test_a_retried_training_resumes_from_its_checkpoint(sets: dict[str, Any], duration_run: dict[str, Any]) -> None:
+    first, checkpoints = duration_run["result"], duration_run["checkpoints"]
+    assert first["resumed_from_epoch"] is None and (checkpoints / "checkpoint.pt").exists()
+    again = _train("task_duration", sets, "--checkpoint-dir", str(checkpoints))
     assert again["resumed_from_epoch"] is not None
     assert again["metrics"]["valid_mae"] == pytest.approx(first["metrics"]["valid_mae"])

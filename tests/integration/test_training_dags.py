@@ -6,15 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from maestro_ml.features import steps
 from maestro_ml.settings import get_settings
 
-START = datetime(2026, 11, 1, tzinfo=UTC)
 CONF = {"end": "2026-11-03", "train_days": 1, "valid_days": 0.5, "test_days": 0.5, "epochs": 2, "min_groups": 5}
 # Each model's own flags: the duration model has no LightGBM.
 HYPERPARAMETERS = {"train_task_assignment": {"lgb-num-boost-round": 20}, "train_task_duration": {}}
@@ -22,12 +19,11 @@ REGISTERED = {"train_task_assignment": "maestro-task-assignment", "train_task_du
 
 
 @pytest.fixture(scope="module")
-def features_built(tiny_home: Path) -> Path:
+def features_built(tiny_features_home: Path) -> Path:
     from maestro_ml.feast_ext.store import apply_if_changed
 
-    steps.build_features(START, START + timedelta(days=3), validate=False)
     apply_if_changed()
-    return tiny_home
+    return tiny_features_home
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = TrainingSetKind
 JoinEngine = Literal["local", "feast"]
 # The feature service each kind of set reads by default: the one its model's spec names.
 FEATURE_SERVICES: dict[str, str] = {spec.training_set: spec.feature_service for spec in MODELS.values()}
@@ -214,7 +213,7 @@ def _historical(store: FeatureStore, service: Any, entities: pd.DataFrame) -> pd
 
 
 def training_set(
-    kind: Kind,
+    kind: TrainingSetKind,
     start: datetime | str,
     end: datetime | str,
     *,

@@ -35,7 +35,7 @@ from maestro_ml.ingestion.decode import (
     read_screened,
     screen_lines,
 )
-from maestro_ml.ingestion.validate import validate
+from maestro_ml.ingestion.row_checks import check_rows
 from maestro_ml.lake import QUARANTINE_SCHEMA, as_hour, lake_schema
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def process_batch(
                 (line_count(f.gz.text) + 1, Reason.TRUNCATED_GZIP.value, f.gz.detail, f.gz.tail, None, None)
             )
             f.lines_in += 1
-    checked = validate(
+    checked = check_rows(
         table, hour, hour + timedelta(hours=1), allowed_lateness=allowed_lateness, future_tolerance=future_tolerance
     )
     by_index = {f.index: f for f in batch}

@@ -53,7 +53,14 @@ def trainer(model: str) -> ModuleType:
     return importlib.import_module(model_spec(model).trainer)
 
 
-def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+def build_parser(
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser, only: str | None = None
+) -> argparse.ArgumentParser:
+    """The CLI's parser: one subcommand per model spec.
+
+    With ``only``, just that model's trainer is imported for its flags (the other subcommands keep
+    their common flags): a duration run never pays for LightGBM's import.
+    """
     parser = parser_class(prog="python -m maestro_ml.training", description=__doc__,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     subcommands = parser.add_subparsers(dest="model", required=True, metavar="model", parser_class=parser_class,
@@ -62,7 +69,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         sub = subcommands.add_parser(spec.subcommand, help=spec.description, description=spec.description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         add_run_arguments(sub)
-        trainer(spec.name).add_arguments(sub)
+        if only is None or only == spec.subcommand:
+            trainer(spec.name).add_arguments(sub)
     return parser
 
 
@@ -87,7 +95,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    subcommands = {spec.subcommand for spec in MODELS.values()}
+    return build_parser(only=argv[0] if argv and argv[0] in subcommands else None).parse_args(argv)
 
 
 def override_arguments(model: str, overrides: Mapping[str, Any]) -> list[str]:
@@ -96,7 +106,7 @@ def override_arguments(model: str, overrides: Mapping[str, Any]) -> list[str]:
     Raises ``HyperparameterError`` naming the model's valid flags for an unknown flag, and the
     parser's own message for a value it rejects, so a typo fails before any set is built.
     """
-    parser = build_parser(_CheckingParser)
+    parser = build_parser(_CheckingParser, only=model_spec(model).subcommand)
     sub = _subparser(parser, model)
     valid = sorted(flag[2:] for action in sub._actions for flag in action.option_strings
                    if flag.startswith("--") and flag[2:] not in RUN_FLAGS | {"help"})

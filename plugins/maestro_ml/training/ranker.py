@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 ENSEMBLE_WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 
@@ -64,6 +66,9 @@ def train_lightgbm(
     config: LightGBMConfig,
 ) -> tuple[lgb.Booster, dict[str, list[float]]]:
     """LambdaMART with early stopping on validation NDCG; returns the booster and the NDCG@k curves."""
+    # Imported here, not at the top: serving (the duration pyfunc included) imports this module.
+    import lightgbm as lgb
+
     train_set = lgb.Dataset(x_train, label=y_train, group=groups_train, feature_name=feature_names,
                             free_raw_data=False)
     valid_set = lgb.Dataset(x_valid, label=y_valid, group=groups_valid, reference=train_set)

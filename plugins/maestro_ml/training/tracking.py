@@ -65,6 +65,26 @@ def model_requirements() -> list[str]:
                                                               "pyarrow", "scikit-learn")]
 
 
+def log_bundle_pyfunc(name: str, python_model: Any, bundle: Path, example: Any, output: Any) -> None:
+    """Log a served model: a pyfunc over a saved bundle, with this package as its code.
+
+    The bundle holds state_dicts and plain arrays (no pickled modules), and the package travels as
+    ``code_paths``, so the model loads by alias in a clean process without PYTHONPATH or this repo.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    mlflow.pyfunc.log_model(
+        name=name,
+        python_model=python_model,
+        artifacts={"bundle": str(bundle)},
+        signature=infer_signature(example, output),
+        input_example=example.head(5),
+        pip_requirements=model_requirements(),
+        code_paths=[str(Path(__file__).resolve().parents[1])],
+    )
+
+
 def log_curves(curves: dict[str, list[float]], steps: list[int] | None = None) -> None:
     """Per-step metric histories in batched calls: one HTTP request per 1,000 points, not one per point."""
     import mlflow

@@ -17,7 +17,7 @@ from maestro_ml.training import data
 from maestro_ml.training.duration import Calibration, QuantileMLP, pinball_loss, predict_log_quantiles
 from maestro_ml.training.loop import LoopConfig, LoopResult, add_arguments, fit, outputs
 from maestro_ml.training.serving import DurationModel, DurationPyfunc, log_estimate
-from maestro_ml.training.tracking import log_curves, model_requirements, report_metrics
+from maestro_ml.training.tracking import log_bundle_pyfunc, log_curves, report_metrics
 
 TARGET = "outcome_duration_hours"
 
@@ -160,20 +160,9 @@ def _model_card(train: pd.DataFrame, valid: pd.DataFrame, calibration: Calibrati
 
 def _log_model(model: DurationModel, sample: pd.DataFrame, workdir: Path) -> None:
     """The served model: a pyfunc over raw feature rows (standardiser, network and margins in one bundle)."""
-    import mlflow
-    from mlflow.models import infer_signature
-
     bundle = model.save(workdir / "duration")
     x_sample = sample[model.features]
-    mlflow.pyfunc.log_model(
-        name="model",
-        python_model=DurationPyfunc(),
-        artifacts={"bundle": str(bundle)},
-        signature=infer_signature(x_sample, model.predict(x_sample)),
-        input_example=x_sample.head(5),
-        pip_requirements=model_requirements(),
-        code_paths=[str(Path(__file__).resolve().parents[1])],
-    )
+    log_bundle_pyfunc("model", DurationPyfunc(), bundle, x_sample, model.predict(x_sample))
 
 
 def run(

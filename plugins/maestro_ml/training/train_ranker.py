@@ -31,7 +31,7 @@ from maestro_ml.training.ranker import (
     train_lightgbm,
 )
 from maestro_ml.training.serving import EnsemblePyfunc, EnsembleRanker, TorchScorerPyfunc
-from maestro_ml.training.tracking import log_curves, model_requirements, report_metrics
+from maestro_ml.training.tracking import log_bundle_pyfunc, log_curves, model_requirements, report_metrics
 
 MODEL_CARD = """# Task-assignment ranker
 
@@ -88,7 +88,6 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
 
 
 def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -> None:
-    import mlflow
     import mlflow.lightgbm
     from mlflow.models import infer_signature
 
@@ -101,28 +100,10 @@ def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -
         pip_requirements=model_requirements(),
     )
     bundle = ensemble.save(workdir / "ensemble")
-    # The served models are pyfuncs over the bundle (state_dicts, no pickled modules), with this package as code.
-    code = [str(Path(__file__).resolve().parents[1])]
     if ensemble.scorer is not None:
-        mlflow.pyfunc.log_model(
-            name="torch_scorer",
-            python_model=TorchScorerPyfunc(),
-            artifacts={"bundle": str(bundle)},
-            signature=infer_signature(x_sample, ensemble.torch_scores(sample)),
-            input_example=x_sample.head(5),
-            pip_requirements=model_requirements(),
-            code_paths=code,
-        )
+        log_bundle_pyfunc("torch_scorer", TorchScorerPyfunc(), bundle, x_sample, ensemble.torch_scores(sample))
     columns = [data.GROUP_COLUMN, *ensemble.features]
-    mlflow.pyfunc.log_model(
-        name="model",
-        python_model=EnsemblePyfunc(),
-        artifacts={"bundle": str(bundle)},
-        signature=infer_signature(sample[columns], ensemble.predict(sample)),
-        input_example=sample[columns].head(5),
-        pip_requirements=model_requirements(),
-        code_paths=code,
-    )
+    log_bundle_pyfunc("model", EnsemblePyfunc(), bundle, sample[columns], ensemble.predict(sample))
 
 
 def _log_artifacts(booster: Any, features: list[str], x_valid: np.ndarray, curves: dict[str, list[float]],

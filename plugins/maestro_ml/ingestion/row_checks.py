@@ -102,7 +102,7 @@ def parse_timestamps(strings: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.
     return parsed, bad
 
 
-def validate(
+def check_rows(
     table: pa.Table,
     interval_start: datetime,
     interval_end: datetime,
