@@ -25,7 +25,11 @@ from airflow.sdk import dag, task
 from maestro_ml.orchestration.assets import LAKE_EVENTS, OFFLINE_FEATURES
 from maestro_ml.orchestration.defaults import DEFAULT_ARGS
 from maestro_ml.orchestration.params import day_param
-from maestro_ml.orchestration.tasks import asset_event_extras, fail_without_retry_on_bad_data
+from maestro_ml.orchestration.tasks import (
+    asset_event_extras,
+    fail_without_retry_on_bad_data,
+    fail_without_retry_on_bad_params,
+)
 
 
 @task(multiple_outputs=False)
@@ -33,7 +37,8 @@ def resolve_window(params: dict | None = None, triggering_asset_events=None) -> 
     from maestro_ml.features.steps import rebuild_window
 
     params = params or {}
-    return rebuild_window(
+    return fail_without_retry_on_bad_params(
+        rebuild_window,
         start=params.get("start"),
         end=params.get("end"),
         hours=asset_event_extras(triggering_asset_events, "hour"),

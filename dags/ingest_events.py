@@ -30,7 +30,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from maestro_ml.orchestration.assets import LAKE_EVENTS
 from maestro_ml.orchestration.defaults import DEFAULT_ARGS
 from maestro_ml.orchestration.params import HOUR_PATTERN
-from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data
+from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data, fail_without_retry_on_bad_params
 from maestro_ml.settings import get_settings
 
 
@@ -39,7 +39,7 @@ def resolve_hour(params: dict | None = None, data_interval_start=None) -> str:
     from maestro_ml.lake import as_hour
 
     partition = (params or {}).get("partition")
-    return as_hour(partition or data_interval_start).isoformat()
+    return fail_without_retry_on_bad_params(as_hour, partition or data_interval_start).isoformat()
 
 
 @task

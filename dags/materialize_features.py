@@ -24,7 +24,7 @@ from airflow.sdk import dag, task
 from maestro_ml.orchestration.assets import OFFLINE_FEATURES, ONLINE_FEATURES
 from maestro_ml.orchestration.defaults import DEFAULT_ARGS
 from maestro_ml.orchestration.params import instant_param
-from maestro_ml.orchestration.tasks import asset_event_extras
+from maestro_ml.orchestration.tasks import asset_event_extras, fail_without_retry_on_bad_params
 
 
 @task
@@ -39,7 +39,8 @@ def resolve_window(params: dict | None = None, triggering_asset_events=None) -> 
     from maestro_ml.feast_ext.steps import online_window
 
     params = params or {}
-    return online_window(
+    return fail_without_retry_on_bad_params(
+        online_window,
         start=params.get("start"),
         end=params.get("end"),
         starts=asset_event_extras(triggering_asset_events, "start"),

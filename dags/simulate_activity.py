@@ -26,6 +26,7 @@ from airflow.sdk import Param, dag, task
 from maestro_ml.orchestration.assets import LANDING_EVENTS
 from maestro_ml.orchestration.defaults import DEFAULT_ARGS
 from maestro_ml.orchestration.params import instant_param
+from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_params
 from maestro_ml.settings import get_settings
 
 
@@ -36,7 +37,7 @@ def simulate_events(params: dict | None = None) -> dict:
 
     params = params or {}
     settings = get_settings()
-    start = parse_utc_hour(params["start"]) if params.get("start") else settings.start_date
+    start = fail_without_retry_on_bad_params(parse_utc_hour, params["start"]) if params.get("start") else settings.start_date
     overrides: dict = {"days": params["days"]} if params.get("days") else {}
     if not params.get("dirt", True):
         overrides["dirt"] = DirtRates.off()

@@ -166,6 +166,11 @@ def test_the_documented_trigger_confs_pass_param_validation(dagbag, dag_id: str,
     ("build_features", {"start": "2026-11-10T09", "end": "2026-11-12"}),
     ("train_task_assignment", {"end": "next tuesday"}),
     ("ingest_events", {"partition": "2026-11-12"}),
+    ("ingest_events", {"partition": "2026-13-45T99"}),
+    ("ingest_events", {"partition": "2026-11-12T24"}),
+    ("build_features", {"start": "2026-02-30", "end": "2026-03-02"}),
+    ("materialize_features", {"start": "2026-11-10T25:00", "end": "2026-11-12"}),
+    ("train_task_duration", {"end": "2026-11-31"}),
 ])
 def test_malformed_dates_are_refused_at_trigger_time(dagbag, dag_id: str, conf: dict) -> None:
     from airflow.sdk.exceptions import ParamValidationError

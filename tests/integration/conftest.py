@@ -43,3 +43,16 @@ def task_states() -> Callable[[Any], dict[str, str]]:
             return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
 
     return _states
+
+
+@pytest.fixture
+def task_tries() -> Callable[[Any], dict[str, int]]:
+    """Task id -> how many tries a DagRun's task instances took (1: failed at once, no retry)."""
+
+    def _tries(dag_run) -> dict[str, int]:
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return {ti.task_id: ti.try_number for ti in dag_run.get_task_instances(session=session)}
+
+    return _tries

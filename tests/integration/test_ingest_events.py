@@ -84,3 +84,14 @@ def test_critical_validation_failure_fails_the_run_and_blocks_downstream(run_dag
     for downstream in ("commit_hour", "update_state", "validate_state"):
         assert states[downstream] == "upstream_failed", states
     assert lake.read_manifest(settings.lake_uri, hour) is None, "a failed hour must not be committed"
+
+
+def test_an_impossible_partition_fails_the_first_task_at_once_without_retries(run_dag, task_states, task_tries) -> None:
+    # Passes the Param's pattern (it allows February 29), but 2027 is not a leap year.
+    dag_run = run_dag("ingest_events", conf={"partition": "2027-02-29T09"})
+
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "failed"
+    assert states["resolve_hour"] == "failed"
+    assert task_tries(dag_run)["resolve_hour"] == 1, "a bad Param must not be retried"
+    assert states["list_files"] == "upstream_failed", states

@@ -12,12 +12,20 @@ from typing import Any
 
 from airflow.sdk import Param
 
+# Real calendar fields (month 13, April 31 or hour 25 are refused by the trigger form and the REST API,
+# which validate Params against their JSON schema when a run is created). What a pattern cannot see,
+# February 29 of a common year, ``format: date`` catches for days (jsonschema checks it); an
+# instant's ``date-time`` format is not checked without an extra package, so the first task refuses
+# it, without retries (``maestro_ml.orchestration.tasks.fail_without_retry_on_bad_params``).
+_DAY = (r"\d{4}-((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)"
+        r"|02-(0[1-9]|1\d|2\d))")
+_HOUR = r"([01]\d|2[0-3])"
 # A UTC day, as the date picker writes it.
-DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DAY_PATTERN = rf"^{_DAY}$"
 # A UTC day or instant: 2026-11-10, 2026-11-10T09, 2026-11-10T09:30, 2026-11-10T09:30:00.000Z.
-INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]00:00)?)?$"
+INSTANT_PATTERN = rf"^{_DAY}([T ]{_HOUR}(:[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-]00:00)?)?$"
 # One ingest hour: 2026-11-10T09.
-HOUR_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}$"
+HOUR_PATTERN = rf"^{_DAY}T{_HOUR}$"
 
 
 def day_param(title: str, description: str, *, section: str | None = None) -> Param:

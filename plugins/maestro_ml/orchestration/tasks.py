@@ -21,6 +21,18 @@ def fail_without_retry_on_bad_data(gate: Callable[..., T], *args: Any) -> T:
         raise AirflowFailException(str(exc)) from exc
 
 
+def fail_without_retry_on_bad_params(resolve: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Read a run's Params; one that cannot be read (an impossible date, an inverted window) fails without retries.
+
+    The Params' JSON schemas refuse most bad values when the run is triggered; what a schema cannot
+    express (2026-02-30T09, an end before the start) is a ``ValueError`` here, which no retry fixes.
+    """
+    try:
+        return resolve(*args, **kwargs)
+    except ValueError as exc:
+        raise AirflowFailException(f"bad Params: {exc}. Fix them and trigger a new run.") from exc
+
+
 def asset_event_extras(triggering_asset_events: Mapping[Any, Any] | None, key: str) -> list[Any]:
     """Every ``extra[key]`` of the asset events that triggered this run (none for manual runs)."""
     values = []
