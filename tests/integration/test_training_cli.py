@@ -44,17 +44,21 @@ def sets(tiny_features_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return {"uris": uris, "truth": str(tiny_features_home / "truth"), "mlflow": f"sqlite:///{out / 'mlflow.db'}"}
 
 
-def _train(model: str, sets: dict[str, Any], *extra: str) -> dict[str, Any]:
+def _cli(model: str, sets: dict[str, Any], *extra: str, tracking_uri: str | None = None) -> Any:
     kind = "ranking" if model == "task_assignment" else "duration"
     cmd = [
         sys.executable, "-m", "maestro_ml.training", model,
         "--train-uri", sets["uris"][f"{kind}_train"], "--valid-uri", sets["uris"][f"{kind}_valid"],
-        "--truth-uri", sets["truth"], "--tracking-uri", sets["mlflow"], "--epochs", "3",
+        "--truth-uri", sets["truth"], "--tracking-uri", tracking_uri or sets["mlflow"], "--epochs", "3",
         "--run-tags", "dag_id=train_test,run_id=manual__1",
         *(["--lgb-num-boost-round", "30"] if model == "task_assignment" else []), *extra,
     ]
     env = {"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)
+
+
+def _train(model: str, sets: dict[str, Any], *extra: str) -> dict[str, Any]:
+    out = _cli(model, sets, *extra)
     assert out.returncode == 0, out.stderr[-4000:]
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1, out.stdout
@@ -164,3 +168,37 @@ def test_a_retried_training_resumes_from_its_checkpoint(sets: dict[str, Any], du
     again = _train("task_duration", sets, "--checkpoint-dir", str(checkpoints))
     assert again["resumed_from_epoch"] is not None
     assert again["metrics"]["valid_mae"] == pytest.approx(first["metrics"]["valid_mae"])
+
+
+@pytest.mark.parametrize("model", ["task_assignment", "task_duration"])
+def test_too_little_data_exits_3_before_any_mlflow_run(sets: dict[str, Any], tmp_path: Path, model: str) -> None:
+    from mlflow import MlflowClient
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = _cli(model, sets, "--max-rows", "8", tracking_uri=tracking)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert f"too little data for {model}: train" in out.stderr and "widen the window" in out.stderr
+    client = MlflowClient(tracking_uri=tracking)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(experiments) == [], "no failed MLflow run is left behind"
+
+
+def test_a_run_is_named_after_its_model(sets: dict[str, Any], duration_run: dict[str, Any]) -> None:
+    assert _run(sets, duration_run["result"]["run_id"]).info.run_name.startswith("task_duration-")
+
+
+def test_the_training_set_gate_enforces_the_same_floor_as_the_trainer(sets: dict[str, Any], tmp_path: Path) -> None:
+    """A run asking for min_groups=1 still gets the model's floor, so the gate fails where the trainer would."""
+    import pandas as pd
+
+    from maestro_ml.features.steps import validate_sets
+    from maestro_ml.validation import DataValidationError
+
+    train = pd.read_parquet(sets["uris"]["duration_train"])
+    short = tmp_path / "train.parquet"
+    train[train["decision_id"].isin(train["decision_id"].unique()[:8])].to_parquet(short)
+    gated = {"model": "task_duration", "kind": "duration",
+             "uris": {"train": str(short), "valid": sets["uris"]["duration_valid"]}}
+    with pytest.raises(DataValidationError, match=r"train.decision_id .* observed 8, expected {'min_value': 10}"):
+        validate_sets(gated, min_groups=1)
+    assert _cli("task_duration", sets, "--max-rows", "8").returncode == 3

@@ -361,6 +361,22 @@ def test_local_operator_fails_loudly_on_a_non_zero_exit(stub_module: str) -> Non
         op.execute(context("train_lightgbm"))
 
 
+@pytest.mark.parametrize(("code", "says"), [(2, "a usage error"), (3, "too little data")])
+def test_a_usage_error_or_too_little_data_fails_without_retries(stub_module: str, code: int, says: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=f"exit code {code} \\({says}"):
+        _local(stub_module, [*ARGS, "--exit", str(code)]).execute(context("train_lightgbm"))
+
+
+def test_any_other_failure_stays_retryable(stub_module: str) -> None:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    with pytest.raises(AirflowException, match="exit code 1") as failure:
+        _local(stub_module, [*ARGS, "--exit", "1"]).execute(context("train_lightgbm"))
+    assert not isinstance(failure.value, AirflowFailException)
+
+
 def test_local_operator_rejects_arguments_that_are_not_strings(stub_module: str) -> None:
     with pytest.raises(TypeError, match="list of strings"):
         _local(stub_module, None).execute(context("train_lightgbm"))

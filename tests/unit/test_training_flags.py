@@ -60,3 +60,24 @@ def test_an_ill_typed_override_is_refused_with_the_parsers_message() -> None:
 def test_an_unknown_model_is_refused() -> None:
     with pytest.raises(ValueError, match="known models"):
         override_arguments("task_priority", {})
+
+
+def test_a_run_is_named_after_its_model_and_window_end() -> None:
+    from maestro_ml.training.cli import run_name
+
+    assert run_name("task_duration", {"window_end": "2026-11-15T00:00:00+00:00"}) == "task_duration-2026-11-15T00"
+    assert run_name("task_assignment", {}, now=0) == "task_assignment-1970-01-01T0000"
+
+
+def test_run_flags_are_not_hyperparameters() -> None:
+    with pytest.raises(HyperparameterError, match="run-name"):
+        override_arguments("task_duration", {"run-name": "x"})
+
+
+def test_the_data_floor_names_every_short_split() -> None:
+    from maestro_ml.contracts.models import DataFloor, TooLittleDataError
+
+    floor = DataFloor(train=10, evaluate=5)
+    floor.check("m", {"train": 10, "valid": 5, "test": 5})
+    with pytest.raises(TooLittleDataError, match=r"train 8 \(needs 10\), test 1 \(needs 5\); widen the window"):
+        floor.check("m", {"train": 8, "valid": 73, "test": 1})

@@ -30,6 +30,41 @@ class Metric:
         return candidate > reference if self.direction == "maximize" else candidate < reference
 
 
+# Exit codes of the training CLI that no retry fixes: the orchestration fails the task at once on them.
+EXIT_USAGE = 2
+"""A flag the CLI does not know or a bad value (argparse's own exit code)."""
+EXIT_TOO_LITTLE_DATA = 3
+"""The sets hold fewer groups than the model's ``DataFloor``."""
+
+
+class TooLittleDataError(ValueError):
+    """A split holds fewer groups than the model's floor: widen the window, a retry cannot help."""
+
+
+@dataclass(frozen=True)
+class DataFloor:
+    """The fewest groups per split a model is trained on (ranking: decisions; duration: completed assignments).
+
+    One floor for both checks: the training-set gate refuses sets below it (or below the run's own,
+    higher ``min_groups``), and the trainer refuses them too, so a set the gate passed never fails
+    inside a training for want of data.
+    """
+
+    train: int
+    evaluate: int
+    """Validation and test: early stopping, calibration and the reported metrics need this many."""
+
+    def for_split(self, split: str) -> int:
+        return self.train if split == "train" else self.evaluate
+
+    def check(self, model: str, counts: dict[str, int]) -> None:
+        """Raise ``TooLittleDataError`` naming every split below the floor."""
+        short = {split: n for split, n in counts.items() if n < self.for_split(split)}
+        if short:
+            listed = ", ".join(f"{split} {n} (needs {self.for_split(split)})" for split, n in short.items())
+            raise TooLittleDataError(f"too little data for {model}: {listed}; widen the window (more days)")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -45,9 +80,11 @@ class ModelSpec:
     guard_metrics: tuple[Metric, ...]
     """Validation metrics that must be logged too and must not get worse."""
     trainer: str
-    """The ``maestro_ml.training`` module with ``add_arguments(parser)`` and ``run(...)`` for this model."""
+    """The ``maestro_ml.training`` module with ``add_arguments(parser)``, ``count_groups(frame)`` and ``run(...)``."""
     description: str
     """One line for ``--help`` and the DAG docs."""
+    floor: DataFloor
+    """The fewest groups per split the model trains on (shared by the training-set gate and the trainer)."""
 
     @property
     def experiment_name(self) -> str:
@@ -67,6 +104,7 @@ TASK_ASSIGNMENT = ModelSpec(
     guard_metrics=(Metric("valid_ensemble_mrr", "maximize"),),
     trainer="maestro_ml.training.train_ranker",
     description="task-assignment ranker: LightGBM LambdaMART + PyTorch listwise scorer, weighted ensemble",
+    floor=DataFloor(train=10, evaluate=5),
 )
 
 TASK_DURATION = ModelSpec(
@@ -78,6 +116,7 @@ TASK_DURATION = ModelSpec(
     guard_metrics=(Metric("valid_model_coverage90", "maximize"),),
     trainer="maestro_ml.training.train_duration",
     description="task-duration model: PyTorch quantile MLP with conformal 80% and 90% intervals",
+    floor=DataFloor(train=10, evaluate=5),
 )
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (TASK_ASSIGNMENT, TASK_DURATION)}

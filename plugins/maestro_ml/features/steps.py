@@ -206,8 +206,11 @@ def validate_sets(sets: dict[str, Any], *, min_groups: int = 20, settings: Setti
         fs, path = storage.filesystem(uri)
         with fs.open(path, "rb") as handle:
             frames[split] = pq.read_table(handle).to_pandas()
-    outcome = validate_training_sets(frames, sets["kind"], min_groups=min_groups, settings=settings,
-                                     run_name=f"training_sets-{sets['model']}")
+    # The run's min_groups, but never below what the trainer itself needs (one floor for both).
+    floor = model_spec(sets["model"]).floor
+    outcome = validate_training_sets(frames, sets["kind"],
+                                     min_groups={s: max(min_groups, floor.for_split(s)) for s in frames},
+                                     settings=settings, run_name=f"training_sets-{sets['model']}")
     log.info("Great Expectations Data Docs for these training sets: %s", outcome.data_docs_path)
     raise_for_critical(outcome)
     return {**sets, "validation": {"data_docs_path": outcome.data_docs_path, "warnings": len(outcome.warnings)}}

@@ -31,8 +31,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, XComArg
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from maestro_ml.contracts.models import EXIT_TOO_LITTLE_DATA, EXIT_USAGE
 from maestro_ml.orchestration.defaults import DEFAULT_ARGS
 from maestro_ml.platform.training_job import (
     SCRATCH_DIR,
@@ -71,6 +72,11 @@ TERMINATION_GRACE_SECONDS = 60
 DEFAULT_TIMEOUT = timedelta(hours=6)
 # Failed pods stay for `kubectl describe/logs`; they hold no GPU once terminated.
 ON_FINISH_ACTION = "delete_succeeded_pod"
+# Exit codes of the training CLI that every retry would repeat.
+NOT_RETRYABLE = {
+    EXIT_USAGE: "a usage error: fix the hyperparameters or flags",
+    EXIT_TOO_LITTLE_DATA: "too little data: widen the window (more days)",
+}
 
 
 def training_task(
@@ -300,6 +306,12 @@ class LocalTrainingOperator(BaseOperator):
             if process.poll() is None:
                 self._stop(process)
             self._process = None
+        if returncode in NOT_RETRYABLE:
+            # A usage error or too little data fails the same way on every try: fail now, say what to change.
+            raise AirflowFailException(
+                f"training {self.model!r} failed with exit code {returncode} ({NOT_RETRYABLE[returncode]}); "
+                f"not retried. See the log above. {shlex.join(command)}"
+            )
         if returncode != 0:
             reason = f"exit code {returncode}"
             if returncode < 0:

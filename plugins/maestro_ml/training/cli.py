@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
-from maestro_ml.contracts.models import MODELS, model_spec
+from maestro_ml.contracts.models import EXIT_TOO_LITTLE_DATA, MODELS, TooLittleDataError, model_spec
 from maestro_ml.training import data
 from maestro_ml.training.loop import seed_everything
 from maestro_ml.training.tracking import git_sha, lineage_dataset
@@ -34,7 +34,8 @@ from maestro_ml.training.tracking import git_sha, lineage_dataset
 log = logging.getLogger("maestro_ml.training")
 
 # Flags the training DAG sets itself for every run: not hyperparameters a person overrides.
-RUN_FLAGS = frozenset({"train-uri", "valid-uri", "test-uri", "truth-uri", "experiment", "run-tags", "tracking-uri"})
+RUN_FLAGS = frozenset({"train-uri", "valid-uri", "test-uri", "truth-uri", "experiment", "run-tags", "run-name",
+                       "tracking-uri"})
 
 
 class HyperparameterError(ValueError):
@@ -49,7 +50,7 @@ class _CheckingParser(argparse.ArgumentParser):
 
 
 def trainer(model: str) -> ModuleType:
-    """The trainer module of ``model``: ``add_arguments(parser)`` and ``run(args, train, valid, test, workdir, digest)``."""
+    """The trainer module of ``model``: ``add_arguments(parser)``, ``count_groups(frame)`` and ``run(args, train, valid, test, workdir, digest)``."""
     return importlib.import_module(model_spec(model).trainer)
 
 
@@ -84,6 +85,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--truth-uri", default=None, help="simulator truth directory (scores against the optimum)")
     group.add_argument("--experiment", default=None, help="MLflow experiment (default: maestro-<model>)")
     group.add_argument("--run-tags", default="", help="k=v,k=v or a JSON object: dag_id, run_id, data interval")
+    group.add_argument("--run-name", default=None,
+                       help="MLflow run name (default: <model>-<window_end tag, or now>, e.g. task_duration-2026-11-15T00)")
     group.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
     group.add_argument("--max-rows", type=int, default=None, help="cap on training rows (whole groups kept)")
@@ -143,6 +146,13 @@ def parse_tags(text: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+def run_name(model: str, tags: Mapping[str, str], now: float | None = None) -> str:
+    """What the run is: the model and the end of its data window (the DAG's ``window_end`` tag), else the start time."""
+    end = tags.get("window_end")
+    when = end[:13] if end else time.strftime("%Y-%m-%dT%H%M", time.gmtime(now))
+    return f"{model}-{when}"
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -160,8 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     train = data.read_frame(args.train_uri, args.max_rows)
     valid = data.read_frame(args.valid_uri)
     test = data.read_frame(args.test_uri) if args.test_uri else None
+    module = trainer(args.model)
+    counts = {name: module.count_groups(frame) for name, frame in (("train", train), ("valid", valid), ("test", test))
+              if frame is not None}
+    try:
+        spec.floor.check(args.model, counts)
+    except TooLittleDataError as exc:
+        # Before any MLflow run starts: a retry cannot fix it, and no failed run is left behind.
+        log.error("%s", exc)
+        return EXIT_TOO_LITTLE_DATA
     tags = {"model": args.model, "git_sha": git_sha(), **parse_tags(args.run_tags)}
-    with mlflow.start_run(tags=tags) as run, tempfile.TemporaryDirectory(prefix="maestro-train-") as workdir:
+    with mlflow.start_run(run_name=args.run_name or run_name(args.model, tags), tags=tags) as run, tempfile.TemporaryDirectory(prefix="maestro-train-") as workdir:
         digests = {}
         for name, frame, uri in (("train", train, args.train_uri), ("valid", valid, args.valid_uri),
                                  ("test", test, args.test_uri)):
@@ -171,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         params = {k: v for k, v in vars(args).items() if k not in ("run_tags", "tracking_uri")}
         mlflow.log_params({**params, "train_rows": len(train), "valid_rows": len(valid),
                            "train_digest": digests["train"]})
-        result = trainer(args.model).run(args, train, valid, test, Path(workdir), digests["train"])
+        result = module.run(args, train, valid, test, Path(workdir), digests["train"])
         mlflow.log_metric("training_seconds", time.perf_counter() - started)
         payload = {
             "run_id": run.info.run_id,

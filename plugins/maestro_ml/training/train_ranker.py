@@ -220,6 +220,11 @@ def _best_weight(lgb_valid: np.ndarray, torch_valid: np.ndarray, valid: pd.DataF
     return best_weight
 
 
+def count_groups(frame: pd.DataFrame) -> int:
+    """The groups the data floor counts: assignment decisions."""
+    return int(frame[data.GROUP_COLUMN].nunique())
+
+
 def run(
     args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None, workdir: Path,
     train_digest: str,

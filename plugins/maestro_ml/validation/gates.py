@@ -319,13 +319,13 @@ def validate_training_sets(
     frames: Mapping[str, pd.DataFrame],
     kind: str,
     *,
-    min_groups: int,
+    min_groups: int | Mapping[str, int],
     settings: Settings | None = None,
     run_name: str,
 ) -> ValidationOutcome:
     """Training sets (split -> rows) before a model sees them: enough decisions, label balance, no null keys or labels.
 
-    Ranking: at least ``min_groups`` decisions per split, exactly one chosen candidate per decision
+    Ranking: at least ``min_groups`` decisions per split (one number, or one per split), exactly one chosen candidate per decision
     (a share of chosen rows in (0, 0.5]), ids set. Duration: ``min_groups`` completed assignments,
     durations set and positive. Features may be null (new users, imputed by the trainer), but at
     most 5% per column, except those the feature contract declares nullable.
@@ -338,11 +338,12 @@ def validate_training_sets(
     batches: list[context.Batch] = []
     ids = ["decision_id", "task_id", "user_id", "assigned_at"]
     for split, frame in frames.items():
+        fewest = min_groups if isinstance(min_groups, int) else min_groups[split]
         expectations: list[Any] = [suites.not_null(c) for c in ids]
         expectations.append(
             gxe.ExpectColumnUniqueValueCountToBeBetween(
-                column="decision_id", min_value=min_groups, severity=suites.CRITICAL,
-                meta=suites._meta("volume", "decision_id", f"at least {min_groups} decisions"),
+                column="decision_id", min_value=fewest, severity=suites.CRITICAL,
+                meta=suites._meta("volume", "decision_id", f"at least {fewest} decisions"),
             )
         )
         if kind == "ranking":
