@@ -79,7 +79,7 @@ cat <<MSG
 
 Maestro ML is running (Ctrl-C stops everything):
   Airflow UI and REST API  http://localhost:$AIRFLOW__API__PORT   login: admin / admin
-  MLflow                   http://localhost:$MLFLOW_PORT
+  MLflow                   http://localhost:$MLFLOW_PORT/#/experiments?workflowType=machine_learning
   State and logs           $MAESTRO_HOME
 Every DAG is unpaused; ingest_events is catching up on the demo data from $MAESTRO_START_DATE.
 MSG

@@ -15,7 +15,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from maestro_ml.contracts.models import model_spec
+from maestro_ml.contracts.models import EXPERIMENT_TAGS, model_spec
 from maestro_ml.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,15 @@ def ensure_experiment(model: str, settings: Settings | None = None) -> str:
     name = experiment_name(model)
     existing = client.get_experiment_by_name(name)
     if existing is not None:
+        for key, value in EXPERIMENT_TAGS.items():
+            if existing.tags.get(key) != value:
+                client.set_experiment_tag(existing.experiment_id, key, value)
         return str(existing.experiment_id)
     location = None
     if not settings.mlflow_tracking_uri.startswith(("http://", "https://", "databricks")):
         location = Path(settings.home, "mlflow", "artifacts", name).resolve().as_uri()
     try:
-        return str(client.create_experiment(name, artifact_location=location))
+        return str(client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS))
     except MlflowException:
         # The other training DAG's run, or a retry, created it first.
         raced = client.get_experiment_by_name(name)

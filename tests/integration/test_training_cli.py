@@ -183,8 +183,13 @@ def test_too_little_data_exits_3_before_any_mlflow_run(sets: dict[str, Any], tmp
     assert client.search_runs(experiments) == [], "no failed MLflow run is left behind"
 
 
-def test_a_run_is_named_after_its_model(sets: dict[str, Any], duration_run: dict[str, Any]) -> None:
-    assert _run(sets, duration_run["result"]["run_id"]).info.run_name.startswith("task_duration-")
+def test_a_run_is_named_after_its_model_in_a_model_training_experiment(
+    sets: dict[str, Any], duration_run: dict[str, Any]
+) -> None:
+    run = _run(sets, duration_run["result"]["run_id"])
+    assert run.info.run_name.startswith("task_duration-")
+    # MLflow 3's UI shows it with the model-training (not the GenAI) experiments.
+    assert _client(sets).get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_the_training_set_gate_enforces_the_same_floor_as_the_trainer(sets: dict[str, Any], tmp_path: Path) -> None:

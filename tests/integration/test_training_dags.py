@@ -47,6 +47,17 @@ def test_training_dag_registers_a_challenger(trained: dict, task_states, dag_id:
     assert Path(get_settings().lake_uri, "training_sets").exists()
 
 
+@pytest.mark.parametrize(("dag_id", "registered"), REGISTERED.items())
+def test_the_training_run_is_named_after_its_model_and_window_end(trained: dict, dag_id: str, registered: str) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=get_settings().mlflow_tracking_uri)
+    source_run = client.get_run(client.get_model_version_by_alias(registered, "challenger").run_id)
+    assert source_run.info.run_name == f"{dag_id.removeprefix('train_')}-{CONF['end']}T00"
+    experiment = client.get_experiment(source_run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_a_window_without_decisions_fails_at_once_and_trains_nothing(features_built: Path, run_dag, task_states) -> None:
     from airflow.utils.session import create_session
 

@@ -30,6 +30,10 @@ class Metric:
         return candidate > reference if self.direction == "maximize" else candidate < reference
 
 
+# Every model's MLflow experiment is a model-training one: MLflow 3's UI lists it under "Machine
+# learning" and opens it on its runs, not in the GenAI (traces) view, and never asks for its kind.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
 # Exit codes of the training CLI that no retry fixes: the orchestration fails the task at once on them.
 EXIT_USAGE = 2
 """A flag the CLI does not know or a bad value (argparse's own exit code)."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
-from maestro_ml.contracts.models import EXIT_TOO_LITTLE_DATA, MODELS, TooLittleDataError, model_spec
+from maestro_ml.contracts.models import EXIT_TOO_LITTLE_DATA, EXPERIMENT_TAGS, MODELS, TooLittleDataError, model_spec
 from maestro_ml.training import data
 from maestro_ml.training.loop import seed_everything
 from maestro_ml.training.tracking import git_sha, lineage_dataset
@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.tracking_uri:
         mlflow.set_tracking_uri(args.tracking_uri)
-    mlflow.set_experiment(args.experiment or spec.experiment_name)
+    experiment = mlflow.set_experiment(args.experiment or spec.experiment_name)
+    for key, value in EXPERIMENT_TAGS.items():
+        if experiment.tags.get(key) != value:
+            mlflow.set_experiment_tag(key, value)
     started = time.perf_counter()
     train = data.read_frame(args.train_uri, args.max_rows)
     valid = data.read_frame(args.valid_uri)
