@@ -58,9 +58,9 @@ def test_the_training_run_is_named_after_its_model_and_window_end(trained: dict,
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
-def test_a_window_without_decisions_fails_at_once_and_trains_nothing(features_built: Path, run_dag, task_states) -> None:
-    from airflow.utils.session import create_session
-
+def test_a_window_without_decisions_fails_at_once_and_trains_nothing(
+    features_built: Path, run_dag, task_states, task_tries
+) -> None:
     # Ten days before the simulation starts: no decision, no feature row.
     run = run_dag("train_task_assignment", conf={**CONF, "end": "2026-10-20"})
     states = task_states(run)
@@ -68,9 +68,7 @@ def test_a_window_without_decisions_fails_at_once_and_trains_nothing(features_bu
     assert states["build_training_sets"] == "failed"
     for downstream in ("validate_training_sets", "train_model", "find_training_run", "register_challenger"):
         assert states[downstream] == "upstream_failed", states
-    with create_session() as session:
-        tries = {ti.task_id: ti.try_number for ti in run.get_task_instances(session=session)}
-    assert tries["build_training_sets"] == 1, "an empty window must not be retried"
+    assert task_tries(run)["build_training_sets"] == 1, "an empty window must not be retried"
 
 
 def test_both_challengers_load_by_alias_in_a_clean_process_and_predict_on_raw_feature_rows(
@@ -110,16 +108,12 @@ print(json.dumps(out))
 
 
 def test_an_unknown_hyperparameter_fails_the_first_task_at_once_and_builds_nothing(
-    features_built: Path, run_dag, task_states
+    features_built: Path, run_dag, task_states, task_tries
 ) -> None:
-    from airflow.utils.session import create_session
-
     run = run_dag("train_task_duration", conf={**CONF, "hyperparameters": {"lgb-num-leaves": 63}})
     states = task_states(run)
     assert str(run.state) == "failed"
     assert states["check_params"] == "failed"
     for downstream in ("build_training_sets", "validate_training_sets", "train_model", "register_challenger"):
         assert states[downstream] == "upstream_failed", states
-    with create_session() as session:
-        tries = {ti.task_id: ti.try_number for ti in run.get_task_instances(session=session)}
-    assert tries["check_params"] == 1, "a bad Param must not be retried"
+    assert task_tries(run)["check_params"] == 1, "a bad Param must not be retried"
