@@ -72,6 +72,8 @@ class Settings:
     # Event ids seen in this many earlier hours count as duplicates of a late re-send.
     dedupe_lookback_hours: int = 24
     future_tolerance_minutes: int = 10
+    # The longest range one ingest run takes (a backfill or a catch-up): 92 days. Longer ones are refused.
+    max_range_hours: int = 92 * 24
 
     @property
     def feature_repo_dir(self) -> Path:
@@ -143,6 +145,7 @@ def load_settings() -> Settings:
         allowed_lateness_hours=int(_env("MAESTRO_ALLOWED_LATENESS_HOURS", "48")),
         dedupe_lookback_hours=int(_env("MAESTRO_DEDUPE_LOOKBACK_HOURS", "24")),
         future_tolerance_minutes=int(_env("MAESTRO_FUTURE_TOLERANCE_MINUTES", "10")),
+        max_range_hours=int(_env("MAESTRO_MAX_RANGE_HOURS", str(92 * 24))),
     )
 
 

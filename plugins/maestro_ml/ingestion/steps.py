@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -306,10 +306,14 @@ def _prepare(
     return _Prepared(hour, files, parsed, masked, stats, timings)
 
 
+# The ingest gate between dedupe and commit: (hour, deduplicated tables) -> warning lines; raises to stop the commit.
+Gate = Callable[[datetime, dict[str, pa.Table]], list[str]]
+
+
 def _dedupe_and_commit(
-    prepared: _Prepared, settings: Settings, max_workers: int | None
+    prepared: _Prepared, settings: Settings, max_workers: int | None, gate: Gate | None = None
 ) -> tuple[dict[str, Any], dict[str, pa.Table]]:
-    """Dedupe against the committed lookback and commit the hour (manifest = commit point)."""
+    """Dedupe against the committed lookback, pass the gate and commit the hour (manifest = commit point)."""
     timings = prepared.timings
     kept, result = _timed(
         timings,
@@ -317,6 +321,9 @@ def _dedupe_and_commit(
         lambda: dedupe_tables(prepared.masked, settings.lake_uri, prepared.hour, settings.dedupe_lookback_hours),
     )
     parsed = prepared.parsed
+    warnings = list(parsed.warnings)
+    if gate is not None:
+        warnings += _timed(timings, "validate", lambda: gate(prepared.hour, kept))
     output = HourOutput(
         hour=prepared.hour,
         files=prepared.files,
@@ -327,7 +334,7 @@ def _dedupe_and_commit(
         duplicates=result.to_dict(),
         pii=prepared.pii.to_dict(),
         decode_paths=parsed.paths,
-        warnings=parsed.warnings,
+        warnings=warnings,
         timings_s=timings,
     )
     return _commit(output, settings, max_workers=max(2, max_workers or 2))
@@ -378,6 +385,7 @@ def ingest_hours(
     max_workers: int | None = None,
     overlap: bool = False,
     on_hour: Callable[[dict[str, Any]], None] | None = None,
+    gate: Gate | None = None,
 ) -> list[dict[str, Any]]:
     """``ingest_hour`` for several hours in one process (a catch-up or backfill), oldest first.
 
@@ -401,7 +409,13 @@ def ingest_hours(
     the batch, or any of its hours, is safe and completes them. Returns the manifests (with
     ``state`` when ``apply_state``), in hour order; ``on_hour`` is called with each one as soon
     as its hour is complete (to log progress).
+
+    ``gate`` (``validate_hour_tables`` for the DAGs) runs on each deduplicated hour before its
+    commit; when it raises, that hour is not committed and the batch stops there. It reads the
+    state the hour before folded, so it does not combine with ``overlap``.
     """
+    if gate is not None and overlap:
+        raise ValueError("a gated batch cannot overlap hours: the gate reads the previous hour's state")
     settings = settings or get_settings()
     ordered = sorted({as_hour(h) for h in hours})
     key = settings.pii_key()  # fail before doing any work when the key is missing
@@ -416,7 +430,7 @@ def ingest_hours(
     if not overlap:
         for hour in ordered:
             manifest, tables = _dedupe_and_commit(
-                _prepare(hour, settings, key, None, max_workers), settings, max_workers
+                _prepare(hour, settings, key, None, max_workers), settings, max_workers, gate
             )
             done(_apply_state(manifest, tables, settings) if apply_state else manifest)
         return manifests
@@ -471,8 +485,90 @@ KNOWN_ID_COLUMNS = {"users": "user_id", "projects": "project_id", "tasks": "task
 VOLUME_HISTORY_HOURS = 24
 
 
+def range_hours(
+    start: datetime | str, end: datetime | str, settings: Settings | None = None, *, now: datetime | None = None
+) -> list[datetime]:
+    """The hours ``[start, end)`` of one range run, oldest first.
+
+    Raises ``ValueError`` (a usage error: no retry fixes it) for an empty or inverted range, one that
+    reaches into hours that have not closed yet, or one longer than ``settings.max_range_hours``.
+    """
+    settings = settings or get_settings()
+    lo, hi = as_hour(start), as_hour(end)
+    if hi <= lo:
+        raise ValueError(f"empty range: start {lo.isoformat()} is not before end {hi.isoformat()}")
+    closed = as_hour((now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0))
+    if hi > closed:
+        raise ValueError(f"the range ends at {hi.isoformat()}, in the future: the newest closed hour ends at "
+                         f"{closed.isoformat()}")
+    count = int((hi - lo) / timedelta(hours=1))
+    if count > settings.max_range_hours:
+        raise ValueError(f"{count} hours is more than one run takes ({settings.max_range_hours}, "
+                         "MAESTRO_MAX_RANGE_HOURS): split the range")
+    return [lo + timedelta(hours=i) for i in range(count)]
+
+
+def ingest_range(hours: Iterable[datetime | str], settings: Settings | None = None) -> dict[str, Any]:
+    """Ingest hours oldest first in this process, each through the GX gate and committed on its own.
+
+    The same lake rows, quarantine and manifests as one hourly run per hour (the tests compare
+    them): each hour is deduplicated against the hours committed before it, validated, then
+    committed with its own manifest and folded into the state. A critical failure stops the range
+    at that hour, uncommitted; the hours before it stay committed, and a re-run redoes the rest.
+    Returns ``{"hours", "days", "rows_valid", "rows_quarantined"}`` of what was committed.
+    """
+    settings = settings or get_settings()
+
+    def gate(hour: datetime, tables: dict[str, pa.Table]) -> list[str]:
+        return validate_hour_tables(hour, tables, settings)[0]
+
+    def progress(manifest: dict[str, Any]) -> None:
+        log.info("committed %s: %d rows, %d quarantined", manifest["hour"], manifest["rows_valid"],
+                 manifest["rows_quarantined"])
+
+    manifests = ingest_hours(hours, settings, gate=gate, on_hour=progress)
+    committed = [str(m["hour"]) for m in manifests]
+    return {
+        "hours": committed,
+        "days": sorted({h[:10] for h in committed}),
+        "rows_valid": sum(int(m["rows_valid"]) for m in manifests),
+        "rows_quarantined": sum(int(m["rows_quarantined"]) for m in manifests),
+    }
+
+
 def _warning_lines(warnings: list[dict[str, Any]]) -> list[str]:
     return [f"validation: [{w.get('check')}] {w.get('suite')}.{w.get('column')}: {w.get('summary')}" for w in warnings]
+
+
+def validate_hour_tables(
+    hour: datetime | str, tables: dict[str, pa.Table], settings: Settings | None = None
+) -> tuple[list[str], str | None]:
+    """The ingest gate: Great Expectations on one deduplicated hour, against the lake as committed so far.
+
+    Raises ``DataValidationError`` on a critical failure (the hour must not be committed); returns
+    the warning lines, which go into the hour's manifest, and the Data Docs path.
+    """
+    settings = settings or get_settings()
+    start = as_hour(hour)
+    history = list_manifests(settings.lake_uri, start - timedelta(hours=VOLUME_HISTORY_HOURS), start)
+    known_ids = {
+        entity: read_state(settings.lake_uri, entity).column(column) for entity, column in KNOWN_ID_COLUMNS.items()
+    }
+    outcome = validate_events(
+        tables,
+        start,
+        start + timedelta(hours=1),
+        trailing_volumes=[int(m["rows_valid"]) for m in history],
+        known_ids=known_ids,
+        settings=settings,
+        run_name=f"ingest_events-{hour_key(start)}",
+    )
+    log.info("Great Expectations Data Docs for hour %s: %s", hour_key(start), outcome.data_docs_path)
+    warnings = _warning_lines(outcome.warnings)
+    for line in warnings:
+        log.warning(line)
+    raise_for_critical(outcome)
+    return warnings, outcome.data_docs_path
 
 
 def validate_staged_hour(deduped: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
@@ -480,30 +576,12 @@ def validate_staged_hour(deduped: dict[str, Any], settings: Settings | None = No
 
     Returns the step dict with the GX warnings appended to ``warnings`` and a ``validation`` summary.
     """
-    settings = settings or get_settings()
-    hour = as_hour(deduped["hour"])
     tables = {event_type: pq.read_table(uri) for event_type, uri in deduped["staged_events"].items()}
-    history = list_manifests(settings.lake_uri, hour - timedelta(hours=VOLUME_HISTORY_HOURS), hour)
-    known_ids = {
-        entity: read_state(settings.lake_uri, entity).column(column) for entity, column in KNOWN_ID_COLUMNS.items()
-    }
-    outcome = validate_events(
-        tables,
-        hour,
-        hour + timedelta(hours=1),
-        trailing_volumes=[int(m["rows_valid"]) for m in history],
-        known_ids=known_ids,
-        settings=settings,
-        run_name=f"ingest_events-{hour_key(hour)}",
-    )
-    log.info("Great Expectations Data Docs for this hour: %s", outcome.data_docs_path)
-    for line in _warning_lines(outcome.warnings):
-        log.warning(line)
-    raise_for_critical(outcome)
+    warnings, docs = validate_hour_tables(deduped["hour"], tables, settings)
     return {
         **deduped,
-        "warnings": [*deduped.get("warnings", []), *_warning_lines(outcome.warnings)],
-        "validation": {"data_docs_path": outcome.data_docs_path, "warnings": len(outcome.warnings)},
+        "warnings": [*deduped.get("warnings", []), *warnings],
+        "validation": {"data_docs_path": docs, "warnings": len(warnings)},
     }
 
 

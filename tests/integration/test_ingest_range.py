@@ -1,0 +1,106 @@
+"""A range run (``ingestion.steps.ingest_range``): the batch path with the GX gate before every hour's commit.
+
+It must commit what one staged hourly run per hour commits (the ingest_events tasks: parse, mask,
+dedupe, validate, commit, fold), stop at a critical hour without committing it, and refuse ranges
+no retry can fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maestro_ml import lake, storage
+from maestro_ml.ingestion import steps
+from maestro_ml.ingestion.layout import list_hour_files, staging_uri
+from maestro_ml.settings import Settings, get_settings
+from maestro_ml.validation import DataValidationError
+from tests.ingestion_support import _state, all_events
+
+START = datetime(2026, 11, 1, 20, tzinfo=UTC)  # evening into the next day: the range spans two days
+HOURS = [START + timedelta(hours=k) for k in range(6)]
+
+
+@pytest.fixture
+def fresh(tiny_lake_sources: dict[str, Path], tmp_path: Path) -> Settings:
+    """The tiny preset's landing files (dirt included) with an empty lake of this test's own."""
+    source = tiny_lake_sources["dirty"]
+    return dataclasses.replace(
+        get_settings(), landing_uri=str(source / "landing"), lake_uri=str(tmp_path / "lake"),
+        quarantine_uri=str(tmp_path / "quarantine"), reports_uri=str(tmp_path / "reports"),
+        features_uri=str(tmp_path / "lake" / "features"),
+    )
+
+
+def _hourly_run(hour: datetime, settings: Settings) -> dict[str, Any]:
+    """What one ingest_events run does, task by task, with staging between the tasks."""
+    files = list_hour_files(settings.landing_uri, hour)
+    parsed = steps.parse_hour(files, hour, staging_uri(hour), settings)
+    deduped = steps.dedupe_staged(steps.mask_staged(parsed, settings), settings)
+    manifest = steps.commit_hour(steps.validate_staged_hour(deduped, settings), settings)
+    steps.update_state(manifest, settings)
+    return manifest
+
+
+def _comparable(manifest: dict[str, Any]) -> dict[str, Any]:
+    keys = ("hour", "lines_in", "rows_valid", "rows_duplicate", "rows_quarantined_by_reason", "rows_by_type",
+            "duplicates", "pii", "warnings")
+    return {k: manifest[k] for k in keys}
+
+
+def test_a_range_run_commits_exactly_what_hourly_runs_commit(fresh: Settings, tmp_path: Path) -> None:
+    summary = steps.ingest_range(HOURS, fresh)
+    assert summary["hours"] == [h.isoformat() for h in HOURS]
+    assert summary["days"] == ["2026-11-01", "2026-11-02"]
+
+    hourly = dataclasses.replace(fresh, lake_uri=str(tmp_path / "lake2"), quarantine_uri=str(tmp_path / "q2"))
+    for hour in HOURS:
+        _hourly_run(hour, hourly)
+    ranged = [lake.read_manifest(fresh.lake_uri, h) for h in HOURS]
+    one_by_one = [lake.read_manifest(hourly.lake_uri, h) for h in HOURS]
+    assert [_comparable(m) for m in ranged] == [_comparable(m) for m in one_by_one]  # type: ignore[arg-type]
+    assert any(m["warnings"] for m in ranged), "the GX warnings travel into the manifests, as hourly"  # type: ignore[index]
+    assert all_events(fresh) == all_events(hourly)
+    assert _state(fresh) == _state(hourly)
+    assert lake.read_quarantine(fresh.lake_uri).to_pylist() == lake.read_quarantine(hourly.lake_uri).to_pylist()
+    assert summary["rows_valid"] == sum(m["rows_valid"] for m in one_by_one)  # type: ignore[index]
+
+
+def test_a_critical_hour_stops_the_range_uncommitted_and_a_rerun_completes_it(fresh: Settings, tmp_path: Path) -> None:
+    bad_hour = HOURS[3]
+    landing = tmp_path / "landing"
+    shutil.copytree(fresh.landing_uri, landing)
+    settings = dataclasses.replace(fresh, landing_uri=str(landing))
+    bad = {"event_id": "bad-status-1", "event_type": "task_status_changed",
+           "occurred_at": (bad_hour + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"), "actor_id": "u_x",
+           "task_id": "t_x", "from_status": "todo", "to_status": "archived"}
+    target = f"{landing}/events/dt={bad_hour:%Y-%m-%d}/hour={bad_hour:%H}/part-9999.jsonl.gz"
+    storage.write_bytes_atomic(target, gzip.compress((json.dumps(bad) + "\n").encode()))
+
+    with pytest.raises(DataValidationError, match="to_status"):
+        steps.ingest_range(HOURS, settings)
+    committed = [h for h in HOURS if lake.read_manifest(settings.lake_uri, h) is not None]
+    assert committed == HOURS[:3], "the hours before the critical one stay committed, it and later ones do not"
+
+    Path(target).unlink()  # the producer fixes the file; the re-run completes the range
+    assert steps.ingest_range(HOURS, settings)["hours"] == [h.isoformat() for h in HOURS]
+
+
+@pytest.mark.parametrize(("start", "end", "says"), [
+    ("2026-11-02T05", "2026-11-02T05", "empty range"),
+    ("2026-11-02T06", "2026-11-02T05", "empty range"),
+    ("2026-11-02T00", "2026-11-02T13", "in the future"),
+    ("2026-08-01T00", "2026-11-02T00", "split the range"),
+])
+def test_ranges_no_retry_can_fix_are_refused_with_what_to_change(start: str, end: str, says: str) -> None:
+    now = datetime(2026, 11, 2, 12, 30, tzinfo=UTC)
+    with pytest.raises(ValueError, match=says):
+        steps.range_hours(start, end, get_settings(), now=now)
+    assert len(steps.range_hours("2026-11-02T00", "2026-11-02T12", get_settings(), now=now)) == 12
