@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.ingestion_support import _state, all_events
 
 from maestro_ml import lake, storage
 from maestro_ml.ingestion import steps
 from maestro_ml.ingestion.layout import list_hour_files, staging_uri
 from maestro_ml.settings import Settings, get_settings
 from maestro_ml.validation import DataValidationError
-from tests.ingestion_support import _state, all_events
 
 START = datetime(2026, 11, 1, 20, tzinfo=UTC)  # evening into the next day: the range spans two days
 HOURS = [START + timedelta(hours=k) for k in range(6)]
