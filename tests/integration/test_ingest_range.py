@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,7 +74,9 @@ def test_a_range_run_commits_exactly_what_hourly_runs_commit(fresh: Settings, tm
     assert summary["rows_valid"] == sum(m["rows_valid"] for m in one_by_one)  # type: ignore[index]
 
 
-def test_a_critical_hour_stops_the_range_uncommitted_and_a_rerun_completes_it(fresh: Settings, tmp_path: Path) -> None:
+def test_a_critical_hour_is_not_committed_the_others_are_and_the_run_fails_naming_it(
+    fresh: Settings, tmp_path: Path
+) -> None:
     bad_hour = HOURS[3]
     landing = tmp_path / "landing"
     shutil.copytree(fresh.landing_uri, landing)
@@ -84,13 +87,27 @@ def test_a_critical_hour_stops_the_range_uncommitted_and_a_rerun_completes_it(fr
     target = f"{landing}/events/dt={bad_hour:%Y-%m-%d}/hour={bad_hour:%H}/part-9999.jsonl.gz"
     storage.write_bytes_atomic(target, gzip.compress((json.dumps(bad) + "\n").encode()))
 
-    with pytest.raises(DataValidationError, match="to_status"):
+    with pytest.raises(DataValidationError, match=rf"(?s)1 of 6 hours failed .*{re.escape(bad_hour.isoformat())}.*to_status"):
         steps.ingest_range(HOURS, settings)
+    # As hourly runs would: the failed hour is not committed, the later hours go on without it.
     committed = [h for h in HOURS if lake.read_manifest(settings.lake_uri, h) is not None]
-    assert committed == HOURS[:3], "the hours before the critical one stay committed, it and later ones do not"
+    assert committed == [h for h in HOURS if h != bad_hour]
 
-    Path(target).unlink()  # the producer fixes the file; the re-run completes the range
-    assert steps.ingest_range(HOURS, settings)["hours"] == [h.isoformat() for h in HOURS]
+    Path(target).unlink()  # the producer fixes the file; re-ingesting that hour completes the range
+    assert steps.ingest_range([bad_hour], settings)["hours"] == [bad_hour.isoformat()]
+
+
+def test_a_scheduled_run_takes_its_hour_and_every_hour_after_the_newest_commit(fresh: Settings) -> None:
+    steps.ingest_range(HOURS[:2], fresh)
+    plan = steps.plan_hours(fresh, interval_start=HOURS[5])
+    assert plan == {"hours": [h.isoformat() for h in HOURS[2:]], "without_files": []}
+    # Up to date: only its own hour. Before the platform's first hour: nothing to catch up.
+    steps.ingest_range(HOURS[2:], fresh)
+    assert steps.plan_hours(fresh, interval_start=HOURS[5])["hours"] == [HOURS[5].isoformat()]
+    late = datetime(2026, 11, 10, tzinfo=UTC)  # the tiny preset has no files for these hours
+    gap = steps.plan_hours(fresh, start="2026-11-09T22", end="2026-11-10T01", now=late + timedelta(days=1))
+    assert gap == {"hours": [], "without_files": ["2026-11-09T22:00:00+00:00", "2026-11-09T23:00:00+00:00",
+                                                  "2026-11-10T00:00:00+00:00"]}
 
 
 @pytest.mark.parametrize(("start", "end", "says"), [

@@ -43,10 +43,18 @@ from maestro_ml.ingestion.layout import list_hour_files, new_token, staging_uri
 from maestro_ml.ingestion.parse import ParsedHour, count_reasons, parse_files, staged_schema
 from maestro_ml.ingestion.pii import MaskStats, mask_tables
 from maestro_ml.ingestion.state import apply_events
-from maestro_ml.lake import as_hour, hour_key, lake_schema, list_manifests, read_manifest, read_state
+from maestro_ml.lake import (
+    as_hour,
+    committed_hours,
+    hour_key,
+    lake_schema,
+    list_manifests,
+    read_manifest,
+    read_state,
+)
 from maestro_ml.lake.state import STATE_EVENT_TYPES
 from maestro_ml.settings import Settings, get_settings, join_uri
-from maestro_ml.validation import raise_for_critical, validate_events, validate_state
+from maestro_ml.validation import DataValidationError, raise_for_critical, validate_events, validate_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -508,25 +516,80 @@ def range_hours(
     return [lo + timedelta(hours=i) for i in range(count)]
 
 
+def plan_hours(
+    settings: Settings | None = None,
+    *,
+    partition: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    interval_start: datetime | str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Which hours one ingest run takes: ``{"hours": [...with landing files], "without_files": [...]}``.
+
+    * ``partition``: that one hour (a re-ingest).
+    * ``start``/``end``: every hour of ``[start, end)`` (a backfill; see ``range_hours``).
+    * Otherwise (a scheduled run of the hour ``interval_start``): that hour and every hour after the
+      newest committed one, so a platform that is behind catches up in one run, and an hour whose
+      files landed late is taken by the next run. At most ``settings.max_range_hours``, never
+      before ``settings.start_date``.
+
+    Hours without landing files are left out and listed: late data or a gap, they are not committed.
+    """
+    settings = settings or get_settings()
+    if partition:
+        wanted = [as_hour(partition)]
+    elif start or end:
+        if not (start and end):
+            raise ValueError("give both start and end of the range, or neither")
+        wanted = range_hours(start, end, settings, now=now)
+    else:
+        if interval_start is None:
+            raise ValueError("a scheduled run needs its data interval start")
+        hour = as_hour(interval_start)
+        committed = [h for h in committed_hours(settings.lake_uri) if h < hour]
+        first = max(committed[-1] + timedelta(hours=1) if committed else settings.start_date,
+                    hour - timedelta(hours=settings.max_range_hours - 1), settings.start_date)
+        wanted = [first + timedelta(hours=i) for i in range(int((hour - first) / timedelta(hours=1)))] + [hour]
+    with_files = [h for h in wanted if list_hour_files(settings.landing_uri, h)]
+    return {"hours": [h.isoformat() for h in with_files],
+            "without_files": [h.isoformat() for h in wanted if h not in with_files]}
+
+
 def ingest_range(hours: Iterable[datetime | str], settings: Settings | None = None) -> dict[str, Any]:
     """Ingest hours oldest first in this process, each through the GX gate and committed on its own.
 
     The same lake rows, quarantine and manifests as one hourly run per hour (the tests compare
     them): each hour is deduplicated against the hours committed before it, validated, then
-    committed with its own manifest and folded into the state. A critical failure stops the range
-    at that hour, uncommitted; the hours before it stay committed, and a re-run redoes the rest.
-    Returns ``{"hours", "days", "rows_valid", "rows_quarantined"}`` of what was committed.
+    committed with its own manifest and folded into the state. An hour that fails a critical
+    expectation is not committed and the range goes on, as the next hourly run would; at the end a
+    ``DataValidationError`` names every failed hour, after the others are committed. Returns
+    ``{"hours", "days", "rows_valid", "rows_quarantined"}`` of what was committed.
     """
     settings = settings or get_settings()
 
     def gate(hour: datetime, tables: dict[str, pa.Table]) -> list[str]:
         return validate_hour_tables(hour, tables, settings)[0]
 
-    def progress(manifest: dict[str, Any]) -> None:
+    manifests: list[dict[str, Any]] = []
+    failed: dict[str, DataValidationError] = {}
+    for hour in sorted({as_hour(h) for h in hours}):
+        try:
+            # One hour per call keeps a failed hour from stopping the rest; the caches stay warm.
+            manifest = ingest_hours([hour], settings, gate=gate)[0]
+        except DataValidationError as exc:
+            failed[hour.isoformat()] = exc
+            log.error("hour %s failed validation and is not committed: %s", hour.isoformat(), exc)
+            continue
+        manifests.append(manifest)
         log.info("committed %s: %d rows, %d quarantined", manifest["hour"], manifest["rows_valid"],
                  manifest["rows_quarantined"])
-
-    manifests = ingest_hours(hours, settings, gate=gate, on_hour=progress)
+    if failed:
+        first = next(iter(failed.values()))
+        error = DataValidationError(first.outcome)
+        error.args = (f"{len(failed)} of {len(failed) + len(manifests)} hours failed validation and were not "
+                      f"committed ({', '.join(failed)}); the other hours are committed. First failure:\n{first}",)
+        raise error
     committed = [str(m["hour"]) for m in manifests]
     return {
         "hours": committed,

@@ -184,6 +184,16 @@ def list_manifests(
     return out
 
 
+def committed_hours(lake_uri: str) -> list[datetime]:
+    """The ingest hours that have a manifest (committed), oldest first, from the file names alone."""
+    hours = []
+    for uri in storage.glob(join_uri(manifests_dir(lake_uri), "*.json")):
+        match = _MANIFEST_RE.match(posixpath.basename(uri))
+        if match:
+            hours.append(hour_from_key(match[1]))
+    return sorted(hours)
+
+
 _as_utc = to_utc
 
 
