@@ -41,7 +41,9 @@ def resolve_window(params: dict | None = None, triggering_asset_events=None) -> 
         rebuild_window,
         start=params.get("start"),
         end=params.get("end"),
-        hours=asset_event_extras(triggering_asset_events, "hour"),
+        # Each ingest run's event lists its committed hours (older events carried one "hour").
+        hours=[*asset_event_extras(triggering_asset_events, "hour"),
+               *(h for hours in asset_event_extras(triggering_asset_events, "hours") for h in hours)],
     )
 
 

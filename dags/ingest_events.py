@@ -1,24 +1,34 @@
 """
 # ingest_events
 
-Hourly ingestion of product events from the landing zone into the lake.
+Product events from the landing zone (`events/dt=YYYY-MM-DD/hour=HH/`) into the lake, hour by
+hour, in order: one run at a time, so a range and the hourly schedule never interleave (the
+state fold and the dedupe lookback need the hours in order).
 
-A run whose data interval is `[T, T+1h)` ingests the landing folder of hour `T`
-(`events/dt=YYYY-MM-DD/hour=HH/`), so a backfill maps 1:1 onto folders. Set the
-`partition` Param (`YYYY-MM-DDTHH`) to re-ingest one given hour from the UI or REST API.
+What a run takes:
+- **scheduled** (hourly): its own hour, and every hour after the newest committed one. A platform
+  that is behind (a first `make up`, a scheduler that was down) catches up in **one run** at batch
+  speed, instead of one run per hour, so the schedule has `catchup=False`; an hour whose files
+  landed late is taken by the next run.
+- **`partition`** (`YYYY-MM-DDTHH`): re-ingest that one hour.
+- **`start`/`end`**: a backfill of every hour in `[start, end)`, e.g. after a parser fix. At most
+  `MAESTRO_MAX_RANGE_HOURS` (92 days) per run; an inverted, future or longer range fails at once.
 
-1. **resolve_hour**: the run's data interval start, or the `partition` Param.
-2. **list_files** of the hour.
-3. **parse_events** with an explicit Arrow schema per event type; every bad line goes to
-   quarantine with a machine-readable reason, its good neighbours go on.
-4. **mask_pii**: keyed hashes for emails and names, emails and phones scrubbed from text.
-5. **deduplicate_events** by `event_id`, within the hour and against the last 24 hours.
-6. **validate_events** with Great Expectations; a critical failure fails here, before
-   anything is committed, and nothing downstream runs.
-7. **commit_hour**: typed Parquet partitioned by event date plus the run manifest, made
-   visible atomically; re-running an hour replaces exactly that hour.
-8. **update_state** folds the hour into the users, teams, projects and tasks tables.
-9. **validate_state** with Great Expectations, then the `lake_events` Asset is updated.
+Hours without landing files are late data or a gap: they are listed in the log, not committed,
+and a run with no hour to take is skipped, so nothing downstream runs on nothing.
+
+1. **plan_hours**: the hours this run takes (see above); bad Params fail without retries.
+2. **ingest_hours**: for each hour, oldest first, in one process: parse with an explicit Arrow
+   schema per event type (bad lines to quarantine with a reason), mask PII, drop duplicates
+   within the hour and against the last 24 hours, validate with Great Expectations, and commit
+   typed Parquet plus the hour's manifest atomically, then fold the hour into the users, teams,
+   projects and tasks tables. An hour failing a critical expectation is not committed; the other
+   hours are, and the task then fails naming it, without retries (bad data stays bad).
+3. **validate_state** with Great Expectations.
+4. **announce_days**: updates the `lake_events` Asset with the committed hours when a day is
+   complete (its 23:00 hour committed) or an earlier day changed (a catch-up, a backfill, a
+   re-ingest), and is skipped otherwise: `build_features` rebuilds those days once, about one
+   build per day of hours instead of one per hour.
 """
 
 from __future__ import annotations
@@ -35,79 +45,62 @@ from maestro_ml.settings import get_settings
 
 
 @task(multiple_outputs=False)
-def resolve_hour(params: dict | None = None, data_interval_start=None) -> str:
-    from maestro_ml.lake import as_hour
+def plan_hours(params: dict | None = None, data_interval_start=None) -> list[str]:
+    from airflow.sdk.exceptions import AirflowSkipException
 
-    partition = (params or {}).get("partition")
-    return fail_without_retry_on_bad_params(as_hour, partition or data_interval_start).isoformat()
+    from maestro_ml.ingestion.steps import plan_hours as plan
 
-
-@task
-def list_files(hour: str) -> list[str]:
-    from maestro_ml.ingestion import list_hour_files
-
-    return list_hour_files(get_settings().landing_uri, hour)
-
-
-@task(multiple_outputs=False)
-def parse_events(files: list[str], hour: str) -> dict:
-    from maestro_ml.ingestion import parse_hour, staging_uri
-
-    return parse_hour(files, hour, staging_uri(hour))
+    params = params or {}
+    planned = fail_without_retry_on_bad_params(
+        plan, partition=params.get("partition"), start=params.get("start"), end=params.get("end"),
+        interval_start=data_interval_start,
+    )
+    if planned["without_files"]:
+        print(f"{len(planned['without_files'])} hour(s) without landing files, not committed (late data or a gap): "
+              + ", ".join(planned["without_files"]))
+    if not planned["hours"]:
+        raise AirflowSkipException("no landing files for any hour of this run: nothing to ingest")
+    return planned["hours"]
 
 
 @task(multiple_outputs=False)
-def mask_pii(parsed: dict) -> dict:
-    from maestro_ml.ingestion import mask_staged
+def ingest_hours(hours: list[str]) -> dict:
+    from maestro_ml.ingestion.steps import ingest_range
 
-    return mask_staged(parsed)
-
-
-@task(multiple_outputs=False)
-def deduplicate_events(masked: dict) -> dict:
-    from maestro_ml.ingestion import dedupe_staged
-
-    return dedupe_staged(masked)
+    return fail_without_retry_on_bad_data(ingest_range, hours)
 
 
 @task(multiple_outputs=False)
-def validate_events(deduped: dict) -> dict:
-    from maestro_ml.ingestion.steps import validate_staged_hour
+def validate_state(ingested: dict) -> dict:
+    from maestro_ml.ingestion.steps import validate_current_state
 
-    return fail_without_retry_on_bad_data(validate_staged_hour, deduped)
-
-
-@task(multiple_outputs=False)
-def commit_hour(validated: dict) -> dict:
-    from maestro_ml.ingestion import commit_hour as commit
-
-    return commit(validated)
-
-
-@task(multiple_outputs=False)
-def update_state(manifest: dict) -> dict:
-    from maestro_ml.ingestion import update_state as fold
-
-    return fold(manifest)
+    fail_without_retry_on_bad_data(validate_current_state, ingested["hours"][-1])
+    return ingested
 
 
 @task(multiple_outputs=False, outlets=[LAKE_EVENTS])
-def validate_state(state: dict, outlet_events=None) -> dict:
-    from maestro_ml.ingestion.steps import validate_current_state
+def announce_days(ingested: dict, outlet_events=None) -> list[str]:
+    from airflow.sdk.exceptions import AirflowSkipException
 
-    result = fail_without_retry_on_bad_data(validate_current_state, state["hour"])
-    # Consumers (build_features) read which hour changed from the asset event.
-    outlet_events[LAKE_EVENTS].extra = {"hour": state["hour"]}
-    return result
+    from maestro_ml.ingestion.steps import closed_days
+    from maestro_ml.lake import committed_hours
+
+    days = closed_days(ingested["hours"], committed_hours(get_settings().lake_uri)[-1])
+    if not days:
+        raise AirflowSkipException("no day closed and no earlier day changed: features are built once a day")
+    # Consumers (build_features) read which hours changed from the asset event.
+    outlet_events[LAKE_EVENTS].extra = {"hours": ingested["hours"]}
+    return days
 
 
 @dag(
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=get_settings().start_date,
-    catchup=True,
+    # A run takes every hour after the newest commit: one run catches up, not one run per missed hour.
+    catchup=False,
     # Hours fold into shared state tables and dedupe against earlier hours: one run at a time, in order.
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=1),
+    dagrun_timeout=timedelta(hours=6),
     default_args=DEFAULT_ARGS,
     tags=["maestro", "ingestion", "validation"],
     doc_md=__doc__,
@@ -118,20 +111,33 @@ def validate_state(state: dict, outlet_events=None) -> dict:
             format="date-time",
             pattern=HOUR_PATTERN,
             title="Hour to re-ingest",
-            description="Re-ingest this hour (YYYY-MM-DDTHH, UTC) instead of the run's data interval",
+            description="Re-ingest this one hour (YYYY-MM-DDTHH, UTC) instead of the run's own hours",
+        ),
+        "start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            pattern=HOUR_PATTERN,
+            title="Backfill from (hour)",
+            description="First hour of a range to (re)ingest, YYYY-MM-DDTHH UTC; give the end too",
+            section="Backfill a range",
+        ),
+        "end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            pattern=HOUR_PATTERN,
+            title="Backfill until (hour, exclusive)",
+            description="The hour after the range's last one, YYYY-MM-DDTHH UTC; at most 92 days after the start",
+            section="Backfill a range",
         ),
     },
 )
 def ingest_events() -> None:
-    hour = resolve_hour()
-    files = list_files(hour)
-    parsed = parse_events(files, hour)
-    masked = mask_pii(parsed)
-    deduped = deduplicate_events(masked)
-    validated = validate_events(deduped)
-    manifest = commit_hour(validated)
-    state = update_state(manifest)
-    validate_state(state)
+    hours = plan_hours()
+    ingested = ingest_hours(hours)
+    validated = validate_state(ingested)
+    announce_days(validated)
 
 
 ingest_events()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,14 @@ def run_dag(dagbag) -> Callable[..., Any]:
 
     def _run(dag_id: str, *, logical_date: datetime | None = None, conf: dict | None = None) -> Any:
         dag = dagbag.get_dag(dag_id)
-        return dag.test(logical_date=logical_date, run_conf=conf)
+        # dag.test() writes the run's conf into the tasks' own Params: without a reset, one run's
+        # Params would be the next run's defaults, which a scheduler-made run never sees.
+        saved = {task.task_id: copy.deepcopy(task.params) for task in dag.tasks}
+        try:
+            return dag.test(logical_date=logical_date, run_conf=conf)
+        finally:
+            for task in dag.tasks:
+                task.params = saved[task.task_id]
 
     return _run
 

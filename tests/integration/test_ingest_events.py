@@ -80,8 +80,9 @@ def test_critical_validation_failure_fails_the_run_and_blocks_downstream(run_dag
 
     states = task_states(dag_run)
     assert str(dag_run.state) == "failed"
-    assert states["validate_events"] == "failed"
-    for downstream in ("commit_hour", "update_state", "validate_state"):
+    # The GX gate runs inside ingest_hours, between dedupe and each hour's commit.
+    assert states["ingest_hours"] == "failed"
+    for downstream in ("validate_state", "announce_days"):
         assert states[downstream] == "upstream_failed", states
     assert lake.read_manifest(settings.lake_uri, hour) is None, "a failed hour must not be committed"
 
@@ -92,6 +93,54 @@ def test_an_impossible_partition_fails_the_first_task_at_once_without_retries(ru
 
     states = task_states(dag_run)
     assert str(dag_run.state) == "failed"
-    assert states["resolve_hour"] == "failed"
-    assert task_tries(dag_run)["resolve_hour"] == 1, "a bad Param must not be retried"
-    assert states["list_files"] == "upstream_failed", states
+    assert states["plan_hours"] == "failed"
+    assert task_tries(dag_run)["plan_hours"] == 1, "a bad Param must not be retried"
+    assert states["ingest_hours"] == "upstream_failed", states
+
+
+def _lake_events() -> int:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        return session.scalar(
+            select(func.count()).select_from(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "lake_events")
+        )
+
+
+def test_a_scheduled_run_catches_up_every_hour_after_the_newest_commit(run_dag, task_states, simulated) -> None:
+    settings = get_settings()
+    from maestro_ml.ingestion import list_hour_files
+
+    newest = max(lake.committed_hours(settings.lake_uri))
+    behind = [newest + timedelta(hours=h) for h in range(1, 5)]
+    landed = [h for h in behind if list_hour_files(settings.landing_uri, h)]
+    assert landed, "the simulated day has files after the hours the first test committed"
+    # A scheduled run's hour is its data interval start (the run is made when that hour has closed).
+    run = run_dag("ingest_events", logical_date=behind[-1] + timedelta(hours=1))
+    assert str(run.state) == "success", task_states(run)
+    assert run.data_interval_start == behind[-1]
+    assert [h for h in behind if lake.read_manifest(settings.lake_uri, h)] == landed
+
+
+def test_a_range_run_backfills_every_hour_and_announces_the_complete_days(run_dag, task_states, simulated) -> None:
+    settings = get_settings()
+    before = _lake_events()
+    # The hours after the first test's four: every entity the later hours refer to is created in them.
+    run = run_dag("ingest_events", conf={"start": "2026-11-02T04", "end": "2026-11-03T00"})
+    assert str(run.state) == "success", task_states(run)
+    assert all(lake.read_manifest(settings.lake_uri, START + timedelta(hours=h)) for h in range(4, 24))
+    assert task_states(run)["announce_days"] == "success"  # 23:00 committed: the day is complete
+    assert _lake_events() == before + 1
+
+
+def test_an_hour_without_files_is_skipped_and_sets_off_nothing(run_dag, task_states) -> None:
+    before = _lake_events()
+    run = run_dag("ingest_events", conf={"partition": "2026-10-01T03"})  # nothing landed then
+    states = task_states(run)
+    assert states["plan_hours"] == "skipped"
+    assert {states[t] for t in ("ingest_hours", "validate_state", "announce_days")} == {"skipped"}
+    assert lake.read_manifest(get_settings().lake_uri, "2026-10-01T03") is None
+    assert _lake_events() == before, "no asset event, so no feature build on nothing"

@@ -203,3 +203,16 @@ def test_a_batch_needs_the_pii_key_before_any_work(settings: Settings, monkeypat
     assert lake.list_manifests(settings.lake_uri) == []
     monkeypatch.setenv("MAESTRO_PII_KEY", KEY)
     assert ingest_hours([], settings) == []
+
+
+def test_features_are_asked_for_once_a_day_and_for_every_earlier_day_a_run_changed() -> None:
+    from maestro_ml.ingestion.steps import closed_days
+
+    # The steady hourly run: nothing until the day's last hour.
+    assert closed_days(["2026-11-02T10:00:00+00:00"], "2026-11-02T10:00:00+00:00") == []
+    assert closed_days(["2026-11-02T23:00:00+00:00"], "2026-11-02T23:00:00+00:00") == ["2026-11-02"]
+    # A catch-up across days: every complete day, not the one still filling.
+    catch_up = [f"2026-11-0{d}T{h:02d}:00:00+00:00" for d in (1, 2, 3) for h in range(0, 24, 6)]
+    assert closed_days(catch_up, catch_up[-1]) == ["2026-11-01", "2026-11-02"]
+    # A re-ingest of an hour of an earlier day changes a complete day.
+    assert closed_days(["2026-10-30T05:00:00+00:00"], "2026-11-02T10:00:00+00:00") == ["2026-10-30"]

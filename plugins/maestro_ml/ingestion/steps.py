@@ -556,6 +556,17 @@ def plan_hours(
             "without_files": [h.isoformat() for h in wanted if h not in with_files]}
 
 
+def closed_days(hours: Iterable[str | datetime], newest: datetime | str) -> list[str]:
+    """The days whose features these committed hours call for: complete days only.
+
+    A day is complete once its 23:00 hour is committed, or once a later day has begun (``newest``,
+    the lake's newest committed hour): so the steady hourly run asks for a build once a day, while
+    a catch-up, a backfill or a re-ingest of an earlier hour asks for the days it changed.
+    """
+    today = as_hour(newest).date()
+    return sorted({h.date().isoformat() for h in map(as_hour, hours) if h.date() < today or h.hour == 23})
+
+
 def ingest_range(hours: Iterable[datetime | str], settings: Settings | None = None) -> dict[str, Any]:
     """Ingest hours oldest first in this process, each through the GX gate and committed on its own.
 
