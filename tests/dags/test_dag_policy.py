@@ -149,6 +149,7 @@ def test_params_have_titles_and_dates_have_a_date_format(dagbag, path: Path) -> 
 
 @pytest.mark.parametrize(("dag_id", "conf"), [
     ("ingest_events", {"partition": "2026-11-12T09"}),
+    ("ingest_events", {"start": "2026-11-12T00", "end": "2026-11-13T00"}),
     ("build_features", {"start": "2026-11-10", "end": "2026-11-12"}),
     ("materialize_features", {"start": "2026-11-10", "end": "2026-11-12T06:00:00Z"}),
     ("train_task_assignment", {"end": "2026-11-15", "hyperparameters": {"lgb-num-boost-round": 100}}),
