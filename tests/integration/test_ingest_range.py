@@ -25,8 +25,8 @@ from maestro_ml.ingestion.layout import list_hour_files, staging_uri
 from maestro_ml.settings import Settings, get_settings
 from maestro_ml.validation import DataValidationError
 
-START = datetime(2026, 11, 1, 20, tzinfo=UTC)  # evening into the next day: the range spans two days
-HOURS = [START + timedelta(hours=k) for k in range(6)]
+START = datetime(2026, 11, 1, 22, tzinfo=UTC)  # late evening into the next day: the range spans two days
+HOURS = [START + timedelta(hours=k) for k in range(4)]
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_range_run_commits_exactly_what_hourly_runs_commit(fresh: Settings, tm
 def test_a_critical_hour_is_not_committed_the_others_are_and_the_run_fails_naming_it(
     fresh: Settings, tmp_path: Path
 ) -> None:
-    bad_hour = HOURS[3]
+    bad_hour = HOURS[2]
     landing = tmp_path / "landing"
     shutil.copytree(fresh.landing_uri, landing)
     settings = dataclasses.replace(fresh, landing_uri=str(landing))
@@ -87,7 +87,7 @@ def test_a_critical_hour_is_not_committed_the_others_are_and_the_run_fails_namin
     target = f"{landing}/events/dt={bad_hour:%Y-%m-%d}/hour={bad_hour:%H}/part-9999.jsonl.gz"
     storage.write_bytes_atomic(target, gzip.compress((json.dumps(bad) + "\n").encode()))
 
-    with pytest.raises(DataValidationError, match=rf"(?s)1 of 6 hours failed .*{re.escape(bad_hour.isoformat())}.*to_status"):
+    with pytest.raises(DataValidationError, match=rf"(?s)1 of 4 hours failed .*{re.escape(bad_hour.isoformat())}.*to_status"):
         steps.ingest_range(HOURS, settings)
     # As hourly runs would: the failed hour is not committed, the later hours go on without it.
     committed = [h for h in HOURS if lake.read_manifest(settings.lake_uri, h) is not None]
@@ -99,11 +99,11 @@ def test_a_critical_hour_is_not_committed_the_others_are_and_the_run_fails_namin
 
 def test_a_scheduled_run_takes_its_hour_and_every_hour_after_the_newest_commit(fresh: Settings) -> None:
     steps.ingest_range(HOURS[:2], fresh)
-    plan = steps.plan_hours(fresh, interval_start=HOURS[5])
+    plan = steps.plan_hours(fresh, interval_start=HOURS[3])
     assert plan == {"hours": [h.isoformat() for h in HOURS[2:]], "without_files": []}
-    # Up to date: only its own hour. Before the platform's first hour: nothing to catch up.
+    # Up to date: only its own hour.
     steps.ingest_range(HOURS[2:], fresh)
-    assert steps.plan_hours(fresh, interval_start=HOURS[5])["hours"] == [HOURS[5].isoformat()]
+    assert steps.plan_hours(fresh, interval_start=HOURS[3])["hours"] == [HOURS[3].isoformat()]
     late = datetime(2026, 11, 10, tzinfo=UTC)  # the tiny preset has no files for these hours
     gap = steps.plan_hours(fresh, start="2026-11-09T22", end="2026-11-10T01", now=late + timedelta(days=1))
     assert gap == {"hours": [], "without_files": ["2026-11-09T22:00:00+00:00", "2026-11-09T23:00:00+00:00",

@@ -55,6 +55,7 @@ from maestro_ml.lake import (
 from maestro_ml.lake.state import STATE_EVENT_TYPES
 from maestro_ml.settings import Settings, get_settings, join_uri
 from maestro_ml.validation import DataValidationError, raise_for_critical, validate_events, validate_state
+from maestro_ml.validation.context import data_docs_once, index_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -584,22 +585,24 @@ def ingest_range(hours: Iterable[datetime | str], settings: Settings | None = No
 
     manifests: list[dict[str, Any]] = []
     failed: dict[str, DataValidationError] = {}
-    for hour in sorted({as_hour(h) for h in hours}):
-        try:
-            # One hour per call keeps a failed hour from stopping the rest; the caches stay warm.
-            manifest = ingest_hours([hour], settings, gate=gate)[0]
-        except DataValidationError as exc:
-            failed[hour.isoformat()] = exc
-            log.error("hour %s failed validation and is not committed: %s", hour.isoformat(), exc)
-            continue
-        manifests.append(manifest)
-        log.info("committed %s: %d rows, %d quarantined", manifest["hour"], manifest["rows_valid"],
-                 manifest["rows_quarantined"])
+    with data_docs_once(settings):  # each hour's verdict at once, the report pages of all hours at the end
+        for hour in sorted({as_hour(h) for h in hours}):
+            try:
+                # One hour per call keeps a failed hour from stopping the rest; the caches stay warm.
+                manifest = ingest_hours([hour], settings, gate=gate)[0]
+            except DataValidationError as exc:
+                failed[hour.isoformat()] = exc
+                log.error("hour %s failed validation and is not committed: %s", hour.isoformat(), exc)
+                continue
+            manifests.append(manifest)
+            log.info("committed %s: %d rows, %d quarantined", manifest["hour"], manifest["rows_valid"],
+                     manifest["rows_quarantined"])
     if failed:
         first = next(iter(failed.values()))
         error = DataValidationError(first.outcome)
         error.args = (f"{len(failed)} of {len(failed) + len(manifests)} hours failed validation and were not "
-                      f"committed ({', '.join(failed)}); the other hours are committed. First failure:\n{first}",)
+                      f"committed ({', '.join(failed)}); the other hours are committed. Data Docs of every hour: "
+                      f"{index_path(settings)}. First failure:\n{first}",)
         raise error
     committed = [str(m["hour"]) for m in manifests]
     return {

@@ -27,6 +27,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +55,8 @@ RESULTS_RETENTION_FILES = 300
 RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
 
 _lock = threading.RLock()
+# Result keys whose Data Docs pages wait for the end of a ``data_docs_once`` block (None: build at once).
+_deferred_docs: ContextVar[list[Any] | None] = ContextVar("maestro_gx_deferred_docs", default=None)
 _contexts: dict[str, AbstractDataContext] = {}
 
 
@@ -183,6 +188,27 @@ def index_path(settings: Settings) -> str:
     return join_uri(gx_root(settings), "data_docs", "index.html")
 
 
+@contextmanager
+def data_docs_once(settings: Settings) -> Iterator[None]:
+    """Validations in the block store their results and verdicts as usual, but Data Docs are built once, at the end.
+
+    Building the site costs about a second per validation run, as much as validating an hour: a
+    range of hours validates each hour on its own and renders the pages of all of them together.
+    """
+    keys: list[Any] = []
+    token = _deferred_docs.set(keys)
+    try:
+        yield
+    finally:
+        _deferred_docs.reset(token)
+        if keys:
+            with _lock:
+                try:
+                    get_context(settings).build_data_docs(site_names=[SITE_NAME], resource_identifiers=keys)
+                except Exception:  # the verdicts stand without their report
+                    log.exception("building GX Data Docs failed")
+
+
 def run(
     settings: Settings, batches: list[Batch], run_name: str
 ) -> tuple[list[RunResult], str | None, str | None, dict[str, float]]:
@@ -227,21 +253,25 @@ def run(
         validated = time.perf_counter()
         prune_results(settings)
         docs_error = None
-        try:
-            context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[k for _, _, k in keyed])
-        except Exception as exc:  # the verdict stands without its report; say so instead of failing the gate
-            log.exception("building GX Data Docs failed")
-            docs_error = f"{type(exc).__name__}: {exc}"
+        deferred = _deferred_docs.get()
+        if deferred is not None:
+            deferred.extend(k for _, _, k in keyed)
+        else:
+            try:
+                context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[k for _, _, k in keyed])
+            except Exception as exc:  # the verdict stands without its report; say so instead of failing the gate
+                log.exception("building GX Data Docs failed")
+                docs_error = f"{type(exc).__name__}: {exc}"
 
         results = []
         for item, result, key in keyed:
             page = None
-            if docs_error is None:
+            if docs_error is None and deferred is None:
                 urls = context.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
                 page = _local_path(urls[0]["site_url"]) if urls else None
             results.append(RunResult(item, result, page))
     index = index_path(settings)
-    if docs_error is None and "://" not in index and not os.path.exists(index):
+    if deferred is None and docs_error is None and "://" not in index and not os.path.exists(index):
         docs_error = f"Data Docs index missing after build: {index}"
     timings = {
         "gx_context": round(ready - started, 3),
