@@ -13,7 +13,8 @@ from maestro_ml import lake, storage
 from maestro_ml.settings import get_settings
 from maestro_ml.simulation import config_for_preset, simulate
 
-START = datetime(2026, 11, 2, tzinfo=UTC)
+# 20:00: the first four hours close a day, so the first range run also announces it.
+START = datetime(2026, 11, 1, 20, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,12 @@ def _lake_rows(hour: datetime) -> dict[str, list[dict]]:
 def test_hours_ingest_with_conservation_and_state(run_dag, task_states, simulated) -> None:
     settings = get_settings()
     # One range run of four hours: each hour committed on its own (test_ingest_range compares the two paths).
-    dag_run = run_dag("ingest_events", conf={"start": "2026-11-02T00", "end": "2026-11-02T04"})
+    before = _lake_events()
+    dag_run = run_dag("ingest_events", conf={"start": "2026-11-01T20", "end": "2026-11-02T00"})
     assert str(dag_run.state) == "success", task_states(dag_run)
+    # 23:00 committed: the day is complete, so the lake_events Asset is updated (build_features runs).
+    assert task_states(dag_run)["announce_days"] == "success"
+    assert _lake_events() == before + 1
     for i in range(4):
         hour = START + timedelta(hours=i)
         manifest = lake.read_manifest(settings.lake_uri, hour)
@@ -126,15 +131,17 @@ def test_a_scheduled_run_catches_up_every_hour_after_the_newest_commit(run_dag, 
     assert [h for h in behind if lake.read_manifest(settings.lake_uri, h)] == landed
 
 
-def test_a_range_run_backfills_every_hour_and_announces_the_complete_days(run_dag, task_states, simulated) -> None:
+def test_a_range_run_backfills_every_hour_and_a_day_still_filling_sets_off_nothing(
+    run_dag, task_states, simulated
+) -> None:
     settings = get_settings()
     before = _lake_events()
-    # The hours after the first test's four: every entity the later hours refer to is created in them.
-    run = run_dag("ingest_events", conf={"start": "2026-11-02T04", "end": "2026-11-03T00"})
+    run = run_dag("ingest_events", conf={"start": "2026-11-02T04", "end": "2026-11-02T08"})
     assert str(run.state) == "success", task_states(run)
-    assert all(lake.read_manifest(settings.lake_uri, START + timedelta(hours=h)) for h in range(4, 24))
-    assert task_states(run)["announce_days"] == "success"  # 23:00 committed: the day is complete
-    assert _lake_events() == before + 1
+    assert all(lake.read_manifest(settings.lake_uri, START + timedelta(hours=h)) for h in range(8, 12))
+    # 2026-11-02 is not complete yet: features are built once it is, not once per run.
+    assert task_states(run)["announce_days"] == "skipped"
+    assert _lake_events() == before
 
 
 def test_an_hour_without_files_is_skipped_and_sets_off_nothing(run_dag, task_states) -> None:

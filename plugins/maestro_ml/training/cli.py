@@ -157,6 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     spec = model_spec(args.model)
+    started = time.perf_counter()
+    train = data.read_frame(args.train_uri, args.max_rows)
+    valid = data.read_frame(args.valid_uri)
+    test = data.read_frame(args.test_uri) if args.test_uri else None
+    module = trainer(args.model)
+    counts = {name: module.count_groups(frame) for name, frame in (("train", train), ("valid", valid), ("test", test))
+              if frame is not None}
+    try:
+        spec.floor.check(args.model, counts)
+    except TooLittleDataError as exc:
+        # Before MLflow is touched: a retry cannot fix it, and no failed run is left behind.
+        log.error("%s", exc)
+        return EXIT_TOO_LITTLE_DATA
     import mlflow
     import torch
 
@@ -169,19 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in EXPERIMENT_TAGS.items():
         if experiment.tags.get(key) != value:
             mlflow.set_experiment_tag(key, value)
-    started = time.perf_counter()
-    train = data.read_frame(args.train_uri, args.max_rows)
-    valid = data.read_frame(args.valid_uri)
-    test = data.read_frame(args.test_uri) if args.test_uri else None
-    module = trainer(args.model)
-    counts = {name: module.count_groups(frame) for name, frame in (("train", train), ("valid", valid), ("test", test))
-              if frame is not None}
-    try:
-        spec.floor.check(args.model, counts)
-    except TooLittleDataError as exc:
-        # Before any MLflow run starts: a retry cannot fix it, and no failed run is left behind.
-        log.error("%s", exc)
-        return EXIT_TOO_LITTLE_DATA
     tags = {"model": args.model, "git_sha": git_sha(), **parse_tags(args.run_tags)}
     with mlflow.start_run(run_name=args.run_name or run_name(args.model, tags), tags=tags) as run, tempfile.TemporaryDirectory(prefix="maestro-train-") as workdir:
         digests = {}
