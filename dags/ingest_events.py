@@ -35,11 +35,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from maestro_ml.orchestration.assets import LAKE_EVENTS
 from maestro_ml.orchestration.defaults import DEFAULT_ARGS
-from maestro_ml.orchestration.params import HOUR_PATTERN
+from maestro_ml.orchestration.params import hour_param
 from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data, fail_without_retry_on_bad_params
 from maestro_ml.settings import get_settings
 
@@ -105,30 +105,16 @@ def announce_days(ingested: dict, outlet_events=None) -> list[str]:
     tags=["maestro", "ingestion", "validation"],
     doc_md=__doc__,
     params={
-        "partition": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            pattern=HOUR_PATTERN,
-            title="Hour to re-ingest",
-            description="Re-ingest this one hour (YYYY-MM-DDTHH, UTC) instead of the run's own hours",
+        "partition": hour_param(
+            "Hour to re-ingest", "Re-ingest this one hour (YYYY-MM-DDTHH, UTC) instead of the run's own hours"
         ),
-        "start": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            pattern=HOUR_PATTERN,
-            title="Backfill from (hour)",
-            description="First hour of a range to (re)ingest, YYYY-MM-DDTHH UTC; give the end too",
+        "start": hour_param(
+            "Backfill from (hour)", "First hour of a range to (re)ingest, YYYY-MM-DDTHH UTC; give the end too",
             section="Backfill a range",
         ),
-        "end": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            pattern=HOUR_PATTERN,
-            title="Backfill until (hour, exclusive)",
-            description="The hour after the range's last one, YYYY-MM-DDTHH UTC; at most 92 days after the start",
+        "end": hour_param(
+            "Backfill until (hour, exclusive)",
+            "The hour after the range's last one, YYYY-MM-DDTHH UTC; at most 92 days after the start",
             section="Backfill a range",
         ),
     },

@@ -40,6 +40,12 @@ def instant_param(title: str, description: str, *, section: str | None = None) -
                  description=description, **_section(section))
 
 
+def hour_param(title: str, description: str, *, section: str | None = None) -> Param:
+    """An optional UTC ingest hour (``YYYY-MM-DDTHH``)."""
+    return Param(None, type=["null", "string"], format="date-time", pattern=HOUR_PATTERN, title=title,
+                 description=description, **_section(section))
+
+
 def _section(section: str | None) -> dict[str, Any]:
     return {"section": section} if section else {}
 
