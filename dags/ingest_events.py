@@ -33,6 +33,7 @@ and a run with no hour to take is skipped, so nothing downstream runs on nothing
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
@@ -56,8 +57,10 @@ def plan_hours(params: dict | None = None, data_interval_start=None) -> list[str
         interval_start=data_interval_start,
     )
     if planned["without_files"]:
-        print(f"{len(planned['without_files'])} hour(s) without landing files, not committed (late data or a gap): "
-              + ", ".join(planned["without_files"]))
+        logging.getLogger(__name__).warning(
+            "%d hour(s) without landing files, not committed (late data or a gap): %s",
+            len(planned["without_files"]), ", ".join(planned["without_files"]),
+        )
     if not planned["hours"]:
         raise AirflowSkipException("no landing files for any hour of this run: nothing to ingest")
     return planned["hours"]

@@ -1,6 +1,11 @@
-"""The hourly ingestion as task-sized steps (for the DAG) and as one in-process call.
+"""The hourly ingestion: what a run takes, the in-process range path the DAG runs, and the staged steps.
 
-DAG steps pass small JSON-serialisable dicts (XCom); the rows travel as staged Parquet under
+``ingest_events`` runs ``plan_hours`` then ``ingest_range`` (every hour through ``ingest_hours`` with
+the GX gate ``validate_hour_tables`` before its commit) and ``validate_current_state``.
+
+The staged steps below are the same work split at staging boundaries (each step a separate
+process); no DAG runs them now, and the tests use them as the reference a range run must equal.
+They pass small JSON-serialisable dicts; the rows travel as staged Parquet under
 ``staging_uri(hour)``. Each step takes the previous step's dict and returns it extended::
 
     files    = list_hour_files(settings.landing_uri, hour)
@@ -10,7 +15,7 @@ DAG steps pass small JSON-serialisable dicts (XCom); the rows travel as staged P
     manifest = commit_hour(deduped)                         # lake files + manifest (commit point)
     summary  = update_state(manifest)                       # current-state tables
 
-The Great Expectations gates sit between them in the DAG: ``validate_staged_hour`` between dedupe
+The Great Expectations gates sit between them: ``validate_staged_hour`` between dedupe
 and commit, so an hour that fails a critical expectation is never committed (the lake keeps its
 previous contents and the task fails loudly; warnings travel on into the hour's manifest), and
 ``validate_current_state`` after the fold.
