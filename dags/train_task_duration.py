@@ -6,16 +6,19 @@ intervals), also triggered by hand with Params (window, `max_rows`, epochs,
 hyperparameter overrides).
 
 1. **check_params**: the time-split window from `end` and the day counts, and the `hyperparameters`
-   parsed by the training CLI's own parser; a bad value fails here, in seconds, with the valid flags.
-2. **build_training_sets**: point-in-time-correct train / validation / test sets from the
+   parsed by the training CLI's own parser; a bad value (or an `end` in the future) fails here, in seconds, with the valid flags.
+2. **wait_for_features**: a sensor (reschedule mode, no worker slot held) that waits until the lake is
+   committed through the window's end and every day of the window has its features built from it;
+   a run that fires during `make up`'s catch-up or before the week's last hour lands trains once the data is there.
+3. **build_training_sets**: point-in-time-correct train / validation / test sets from the
    `task_duration_v1` feature service (`maestro_ml.features.training_sets`), split by time, written to the lake.
-3. **validate_training_sets**: Great Expectations (enough completed assignments, no null keys or labels, features mostly set); a failure stops the run here.
-4. **build_training_arguments**: the command-line options of the training run (set URIs, MLflow
+4. **validate_training_sets**: Great Expectations (enough completed assignments, no null keys or labels, features mostly set); a failure stops the run here.
+5. **build_training_arguments**: the command-line options of the training run (set URIs, MLflow
    experiment, the run's tags, the overrides).
-5. **train_model**: `python -m maestro_ml.training task_duration` on the configured compute: a GPU pod
+6. **train_model**: `python -m maestro_ml.training task_duration` on the configured compute: a GPU pod
    (`MAESTRO_COMPUTE=kubernetes`) or a local process (the default). One MLflow run.
-6. **find_training_run**: the MLflow run, found by its dag_id / run_id tags, with `valid_model_mae`.
-7. **register_challenger**: a new version of `maestro-task-duration` with the alias `challenger`; the
+7. **find_training_run**: the MLflow run, found by its dag_id / run_id tags, with `valid_model_mae`.
+8. **register_challenger**: a new version of `maestro-task-duration` with the alias `challenger`; the
    `task_duration_model` Asset is updated.
 """
 
@@ -36,6 +39,7 @@ from maestro_ml.orchestration.training import (
     find_training_run,
     register_challenger,
     validate_training_sets,
+    wait_for_features,
 )
 
 MODEL = "task_duration"
@@ -54,7 +58,9 @@ MODEL = "task_duration"
 )
 def train_task_duration() -> None:
     checked = check_params(MODEL)
+    ready = wait_for_features(checked)
     sets = build_training_sets(MODEL, checked)
+    ready >> sets
     validated = validate_training_sets(sets)
     arguments = build_training_arguments(validated, checked)
     trained = training_task("train_model", MODEL, arguments)

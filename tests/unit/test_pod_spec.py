@@ -396,3 +396,42 @@ def test_timeout_bounds_both_computes(kubernetes_env: None, monkeypatch: pytest.
     get_settings.cache_clear()
     local_op = training_task("t", "lightgbm", list(ARGS), timeout=timedelta(hours=2))
     assert local_op.execution_timeout == timedelta(hours=2)
+
+
+def _finished_pod(exit_code: int) -> Any:
+    from kubernetes.client import models as k8s
+
+    terminated = k8s.V1ContainerStateTerminated(exit_code=exit_code, reason="Error")
+    status = k8s.V1ContainerStatus(name="base", state=k8s.V1ContainerState(terminated=terminated), image="i",
+                                   image_id="", ready=False, restart_count=0)
+    return k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="train-1", namespace="ml"),
+                     status=k8s.V1PodStatus(phase="Failed", container_statuses=[status]))
+
+
+def _without_cluster(operator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("patch_already_checked", "process_pod_deletion", "_read_pod_container_states", "_read_pod_events",
+                 "is_istio_enabled"):
+        monkeypatch.setattr(operator, name, lambda *a, **k: None)
+
+
+@pytest.mark.parametrize(("code", "says"), [(2, "a usage error"), (3, "too little data")])
+def test_a_pod_exiting_with_a_usage_or_data_floor_code_fails_without_retries(
+    pod_operator: Any, monkeypatch: pytest.MonkeyPatch, code: int, says: str
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    # No cluster here: cleanup's pod API calls answer nothing, the finished pod is as the API reported it.
+    _without_cluster(pod_operator, monkeypatch)
+    finished = _finished_pod(code)
+    with pytest.raises(AirflowFailException, match=f"exit.*code {code} \\({says}"):
+        pod_operator.cleanup(finished, finished)
+
+
+def test_a_pod_failing_otherwise_stays_retryable(pod_operator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    _without_cluster(pod_operator, monkeypatch)
+    finished = _finished_pod(137)
+    with pytest.raises(AirflowException, match="returned a failure") as failure:
+        pod_operator.cleanup(finished, finished)
+    assert not isinstance(failure.value, AirflowFailException)

@@ -39,6 +39,11 @@ EXIT_USAGE = 2
 """A flag the CLI does not know or a bad value (argparse's own exit code)."""
 EXIT_TOO_LITTLE_DATA = 3
 """The sets hold fewer groups than the model's ``DataFloor``."""
+# What a person must change after each: every retry would fail the same way, so none is made.
+NOT_RETRYABLE_EXITS: dict[int, str] = {
+    EXIT_USAGE: "a usage error: fix the hyperparameters or flags",
+    EXIT_TOO_LITTLE_DATA: "too little data: widen the window (more days)",
+}
 
 
 class TooLittleDataError(ValueError):

@@ -2,6 +2,8 @@
 
 Layout: ``<features_uri>/<view>/<YYYY-MM-DD>.parquet`` holds the view's rows with
 ``event_timestamp`` on that day. Feast's file offline store reads the directory (``data_sources.py``).
+``<features_uri>/_built/<YYYY-MM-DD>.json`` records the newest committed lake hour each day was
+computed from, so a training can tell a day built from complete data from one built too early.
 
 A day's file is a pure function of the committed events up to that day's end (rows at time t use
 events up to t only), so rewriting it is idempotent: a re-run, a retry or a later run that
@@ -21,7 +23,7 @@ import pyarrow.parquet as pq
 
 from maestro_ml import storage
 from maestro_ml.contracts.features import TIMESTAMP_COLUMN, VIEWS, View, arrow_schema
-from maestro_ml.settings import day_start, join_uri
+from maestro_ml.settings import day_start, join_uri, to_utc
 
 
 def view_uri(features_uri: str, view: str) -> str:
@@ -32,6 +34,27 @@ def view_uri(features_uri: str, view: str) -> str:
 
 def partition_uri(features_uri: str, view: str, day: date) -> str:
     return join_uri(view_uri(features_uri, view), f"{day.isoformat()}.parquet")
+
+
+def built_uri(features_uri: str, day: date) -> str:
+    """Where a day's build record lives: which lake hours the day's features were computed from."""
+    return join_uri(features_uri, "_built", f"{day.isoformat()}.json")
+
+
+def mark_built(features_uri: str, days: Iterable[date], lake_through: datetime | None) -> None:
+    """Record that ``days`` were published from a lake committed through the hour ``lake_through``."""
+    record = {"lake_through": lake_through.isoformat() if lake_through else None}
+    for day in days:
+        storage.write_json_atomic(built_uri(features_uri, day), {"day": day.isoformat(), **record})
+
+
+def built_through(features_uri: str, day: date) -> datetime | None:
+    """The newest lake hour the day's published features saw, or None if the day was never built."""
+    uri = built_uri(features_uri, day)
+    if not storage.exists(uri):
+        return None
+    through = storage.read_json(uri).get("lake_through")
+    return to_utc(through) if through else None
 
 
 def days_between(start: datetime, end: datetime) -> list[date]:

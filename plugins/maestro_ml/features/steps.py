@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -26,9 +26,9 @@ from maestro_ml.contracts.features import VIEWS
 from maestro_ml.contracts.models import model_spec
 from maestro_ml.evaluation.splits import split_bounds
 from maestro_ml.features.compute import compute_features, load_inputs
-from maestro_ml.features.offline import days_between, to_arrow, write_days
+from maestro_ml.features.offline import built_through, days_between, mark_built, to_arrow, write_days
 from maestro_ml.features.training_sets import training_set
-from maestro_ml.lake import as_hour, list_manifests
+from maestro_ml.lake import as_hour, committed_hours, list_manifests
 from maestro_ml.settings import Settings, day_start, get_settings, join_uri, to_utc
 from maestro_ml.validation import raise_for_critical, validate_features
 from maestro_ml.validation.gates import validate_training_sets
@@ -79,6 +79,8 @@ def compute_staged(window: dict[str, str], settings: Settings | None = None) -> 
     """Compute every view for the window and stage it; returns the window, staged URIs, rows and timings."""
     settings = settings or get_settings()
     started = time.perf_counter()
+    # Read before the inputs: an hour committed while they load is not claimed as seen.
+    committed = committed_hours(settings.lake_uri)
     inputs = load_inputs(settings.lake_uri, window["start"], window["end"])
     loaded = time.perf_counter()
     frames = compute_features(inputs)
@@ -96,6 +98,7 @@ def compute_staged(window: dict[str, str], settings: Settings | None = None) -> 
         **window,
         "token": token,
         "staged": staged,
+        "lake_through": committed[-1].isoformat() if committed else None,
         "rows": rows,
         "timings_s": {"load": round(loaded - started, 3), "compute": round(computed - loaded, 3)},
     }
@@ -127,6 +130,8 @@ def publish_staged(validated: dict[str, Any], settings: Settings | None = None) 
     written = {}
     for name, table in _read_staged(validated).items():
         written[name] = write_days(settings.features_uri, name, table.to_pandas(), days)
+    through = validated.get("lake_through")
+    mark_built(settings.features_uri, days, to_utc(through) if through else None)
     storage.remove(staging_uri(settings, validated["token"]), recursive=True)
     return {
         "start": validated["start"],
@@ -165,6 +170,33 @@ def training_window(
         "test_start": bounds.test_start.isoformat(),
         "end": bounds.end.isoformat(),
     }
+
+
+def features_missing(window: dict[str, str], settings: Settings | None = None) -> str | None:
+    """What a training window still lacks before its sets can be built, or None when it is ready.
+
+    Ready means the lake is committed through the window's last hour and every day of the window
+    that has data was published from a lake holding all of that day's hours in the window. A weekly
+    run that fires before the catch-up (``make up``) or before the last hour of the week lands
+    waits for this instead of training on a partial week.
+    """
+    settings = settings or get_settings()
+    end = to_utc(window["end"])
+    committed = committed_hours(settings.lake_uri)
+    if not committed or committed[-1] < end - timedelta(hours=1):
+        newest = committed[-1].isoformat() if committed else "no hour yet"
+        return f"the lake is committed through {newest}; the window ends at {end.isoformat()}"
+    # Days before the first committed hour have no data to build.
+    first = max(to_utc(window["train_start"]), day_start(committed[0]))
+    for day in days_between(first, end):
+        needed = min(datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1), end) - timedelta(hours=1)
+        seen = built_through(settings.features_uri, day)
+        if seen is None:
+            return f"the features of {day.isoformat()} are not built yet"
+        if seen < needed:
+            return (f"the features of {day.isoformat()} were built from the lake through {seen.isoformat()}, "
+                    f"before {needed.isoformat()} was ingested")
+    return None
 
 
 def sets_uri(settings: Settings, model: str, run_key: str) -> str:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, XComArg
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from maestro_ml.contracts.models import EXIT_TOO_LITTLE_DATA, EXIT_USAGE
+from maestro_ml.contracts.models import NOT_RETRYABLE_EXITS
 from maestro_ml.orchestration.defaults import DEFAULT_ARGS
 from maestro_ml.platform.training_job import (
     SCRATCH_DIR,
@@ -72,11 +72,6 @@ TERMINATION_GRACE_SECONDS = 60
 DEFAULT_TIMEOUT = timedelta(hours=6)
 # Failed pods stay for `kubectl describe/logs`; they hold no GPU once terminated.
 ON_FINISH_ACTION = "delete_succeeded_pod"
-# Exit codes of the training CLI that every retry would repeat.
-NOT_RETRYABLE = {
-    EXIT_USAGE: "a usage error: fix the hyperparameters or flags",
-    EXIT_TOO_LITTLE_DATA: "too little data: widen the window (more days)",
-}
 
 
 def training_task(
@@ -134,8 +129,9 @@ def training_pod_operator(
 ) -> KubernetesPodOperator:
     """The training pod, production-shaped: GPU node pool, IRSA, restricted security, bounded in time."""
     # Imported here so local-compute DAG files never load the Kubernetes client while parsing.
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from kubernetes.client import models as k8s
+
+    from maestro_ml.orchestration.pod_operator import TrainingPodOperator
 
     problems = pod_visibility_problems(settings)
     if problems:
@@ -145,7 +141,7 @@ def training_pod_operator(
     env = {**training_env(settings, os.environ), **pod_scratch_env()}
     requirements = container_resources(pool, resources)
     sizes = resources or TrainingResources()
-    return KubernetesPodOperator(
+    return TrainingPodOperator(
         task_id=task_id,
         namespace=pool.namespace,
         image=settings.training_image,
@@ -306,10 +302,10 @@ class LocalTrainingOperator(BaseOperator):
             if process.poll() is None:
                 self._stop(process)
             self._process = None
-        if returncode in NOT_RETRYABLE:
+        if returncode in NOT_RETRYABLE_EXITS:
             # A usage error or too little data fails the same way on every try: fail now, say what to change.
             raise AirflowFailException(
-                f"training {self.model!r} failed with exit code {returncode} ({NOT_RETRYABLE[returncode]}); "
+                f"training {self.model!r} failed with exit code {returncode} ({NOT_RETRYABLE_EXITS[returncode]}); "
                 f"not retried. See the log above. {shlex.join(command)}"
             )
         if returncode != 0:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import task
+from airflow.sdk import PokeReturnValue, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data
+
+# A week's training waits at most this long for its data before failing (an ingest or feature
+# outage needs a person, not an endless sensor).
+FEATURES_WAIT_TIMEOUT_S = 12 * 3600
 
 
 @task(multiple_outputs=False)
@@ -22,6 +26,8 @@ def check_params(model: str, params: dict | None = None, data_interval_end=None)
     A window that cannot be split or an unknown or ill-typed hyperparameter is a usage error: the task
     fails at once, without retries, saying what to change (for flags: the model's valid flags).
     """
+    from datetime import UTC, datetime
+
     from maestro_ml.features.steps import training_window
     from maestro_ml.training.cli import HyperparameterError, override_arguments
 
@@ -33,11 +39,32 @@ def check_params(model: str, params: dict | None = None, data_interval_end=None)
             valid_days=params.get("valid_days", 2),
             test_days=params.get("test_days", 2),
         )
+        if datetime.fromisoformat(window["end"]) > datetime.now(UTC):
+            raise ValueError(f"the window ends at {window['end']}, in the future: its data does not exist yet; "
+                             "give an `end` that has passed")
         overrides = override_arguments(model, {"epochs": params.get("epochs", 30),
                                                **(params.get("hyperparameters") or {})})
     except (HyperparameterError, ValueError) as exc:
         raise AirflowFailException(f"bad Params for {model}: {exc}") from exc
     return {"window": window, "overrides": overrides}
+
+
+@task.sensor(poke_interval=60, timeout=FEATURES_WAIT_TIMEOUT_S, mode="reschedule")
+def wait_for_features(checked: dict) -> PokeReturnValue:
+    """Done once the lake is committed through the window's end and its days' features are built from it.
+
+    A weekly run that fires during a catch-up (``make up``'s first minutes) or before the week's
+    last hour has landed waits here, without holding a worker slot, instead of training on part of
+    the window or failing.
+    """
+    import logging
+
+    from maestro_ml.features.steps import features_missing
+
+    missing = features_missing(checked["window"])
+    if missing:
+        logging.getLogger(__name__).info("waiting: %s", missing)
+    return PokeReturnValue(is_done=missing is None)
 
 
 @task(multiple_outputs=False)
