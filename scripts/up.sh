@@ -8,13 +8,14 @@ cd "$(dirname "$0")/.."
 BIN="$PWD/.venv/bin"
 export PATH="$BIN:$PATH"
 
-# The platform's first hour is pinned once per MAESTRO_HOME: 14 days before the first `make up`,
-# so the demo data and the hourly schedule cover the same window.
+# The platform's first hour is pinned once per MAESTRO_HOME: MAESTRO_SEED_DAYS (14) days before the
+# first `make up`, so the demo data and the hourly schedule cover the same window.
 export MAESTRO_HOME="${MAESTRO_HOME:-$PWD/.maestro}"
 mkdir -p "$MAESTRO_HOME"
 if [[ ! -s "$MAESTRO_HOME/platform.env" ]]; then
-  printf 'MAESTRO_START_DATE=%s\n' "$(date -u -d "$(date -u +%Y-%m-%dT%H:00:00Z) - 14 days" +%Y-%m-%dT%H:00:00Z)" \
-    >"$MAESTRO_HOME/platform.env"
+  days="${MAESTRO_SEED_DAYS:-14}"
+  printf 'MAESTRO_START_DATE=%s\nMAESTRO_SEED_DAYS=%s\n' \
+    "$(date -u -d "$(date -u +%Y-%m-%dT%H:00:00Z) - $days days" +%Y-%m-%dT%H:00:00Z)" "$days" >"$MAESTRO_HOME/platform.env"
 fi
 set -a
 # shellcheck disable=SC1091
@@ -26,6 +27,27 @@ LOGS="$MAESTRO_HOME/logs"
 mkdir -p "$LOGS" "$MAESTRO_HOME/mlflow/artifacts"
 
 pids=()
+names=()
+# Seconds running tasks get to finish once the scheduler stops taking new ones, then to report a kill.
+TASK_GRACE="${MAESTRO_STOP_TASK_GRACE:-60}"
+KILL_GRACE=20
+
+pid_of() { # the process group of a started service, by name
+  local i
+  for i in "${!names[@]}"; do [[ "${names[$i]}" == "$1" ]] && echo "${pids[$i]}"; done
+}
+wait_gone() { # seconds, pids...: wait until none of the groups is alive
+  local seconds=$1 pid alive
+  shift
+  for _ in $(seq "$seconds"); do
+    alive=0
+    for pid in "$@"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    ((alive)) || return 0
+    sleep 1
+  done
+  return 1
+}
+
 stop() {
   trap - INT TERM EXIT
   # The terminal (or a pipe such as `| tee`) may be gone already: never die before the services do.
@@ -33,15 +55,25 @@ stop() {
   set +e
   echo
   echo "Stopping the platform..."
-  # Each service leads its own process group, so its workers (LocalExecutor, MLflow's job
-  # runners) stop with it.
+  local scheduler others pid
+  scheduler=$(pid_of airflow-scheduler)
+  others=("$(pid_of airflow-dag-processor)" "$(pid_of airflow-triggerer)")
+  # 1. No new work: the scheduler (only its own process, not its group) stops scheduling, and its
+  #    LocalExecutor waits for the running tasks; they report to the api-server, which is still up.
+  if [[ -n "$scheduler" ]]; then
+    kill -TERM "$scheduler" 2>/dev/null
+    for pid in "${others[@]}"; do [[ -n "$pid" ]] && kill -TERM -- "-$pid" 2>/dev/null; done
+    if ! wait_gone "$TASK_GRACE" "$scheduler"; then
+      # 2. Tasks still running (a long training): SIGTERM them; each marks itself failed or
+      #    up for retry through the api-server, so no task is left `running`.
+      echo "  tasks still running after ${TASK_GRACE}s: stopping them"
+      kill -TERM -- "-$scheduler" 2>/dev/null
+      wait_gone "$KILL_GRACE" "$scheduler"
+    fi
+  fi
+  # 3. The api-server and MLflow last, once nothing reports to them any more.
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for _ in $(seq 30); do
-    alive=0
-    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 1
-  done
+  wait_gone "$KILL_GRACE" "${pids[@]}"
   for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   echo "Stopped."
   exit 0
@@ -53,6 +85,7 @@ start() { # name, command...
   shift
   setsid "$@" >>"$LOGS/$name.log" 2>&1 &
   pids+=("$!")
+  names+=("$name")
   echo "  started $name (pid $!, log $LOGS/$name.log)"
 }
 
@@ -82,7 +115,10 @@ Maestro ML is running (Ctrl-C stops everything):
   MLflow                   http://localhost:$MLFLOW_PORT/#/experiments?workflowType=machine_learning
   State and logs           $MAESTRO_HOME
 Every DAG is unpaused; ingest_events is catching up on the demo data from $MAESTRO_START_DATE.
+
+The README's REST examples with dates in your data (also in $MAESTRO_HOME/examples.sh):
 MSG
+python -m maestro_ml.platform.examples >"$MAESTRO_HOME/examples.sh" && sed 's/^/  /' "$MAESTRO_HOME/examples.sh"
 wait -n "${pids[@]}" || true
 echo "A service exited on its own; see $LOGS." >&2
 exit 1

@@ -74,6 +74,8 @@ class Settings:
     future_tolerance_minutes: int = 10
     # The longest range one ingest run takes (a backfill or a catch-up): 92 days. Longer ones are refused.
     max_range_hours: int = 92 * 24
+    # Days of demo events `make up` simulates from start_date into an empty landing zone.
+    seed_days: int = 14
 
     @property
     def feature_repo_dir(self) -> Path:
@@ -146,6 +148,7 @@ def load_settings() -> Settings:
         dedupe_lookback_hours=int(_env("MAESTRO_DEDUPE_LOOKBACK_HOURS", "24")),
         future_tolerance_minutes=int(_env("MAESTRO_FUTURE_TOLERANCE_MINUTES", "10")),
         max_range_hours=int(_env("MAESTRO_MAX_RANGE_HOURS", str(92 * 24))),
+        seed_days=int(_env("MAESTRO_SEED_DAYS", "14")),
     )
 
 

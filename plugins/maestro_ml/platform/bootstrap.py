@@ -60,7 +60,7 @@ def seed_demo_data(settings: Settings, preset: str = "demo", days: int | None = 
     if landing_has_events(settings):
         log.info("landing already has events; keeping them")
         return None
-    overrides = {"days": days} if days else {}
+    overrides = {"days": days or settings.seed_days}
     config = config_for_preset(preset, start=settings.start_date, seed=seed, **overrides)
     return simulate(config, landing_uri=settings.landing_uri, truth_uri=settings.truth_uri).to_dict()
 

@@ -1,0 +1,122 @@
+"""`make up` from a fresh MAESTRO_HOME until both models are registered, then a Ctrl-C stop.
+
+Starts ``scripts/up.sh`` (the venv must exist), then polls the REST API and the MLflow registry
+and prints when each milestone was reached, in seconds since the start:
+
+* ``ui``: ``/api/v2/monitor/health`` answers;
+* ``catch_up``: the first ``ingest_events`` run succeeded (every seeded hour committed);
+* ``features`` / ``materialized``: the first successful ``build_features`` / ``materialize_features``;
+* ``ranker`` / ``duration``: ``maestro-task-assignment`` / ``maestro-task-duration`` have a ``challenger``.
+
+Then it sends SIGINT (Ctrl-C) to ``up.sh``, times the stop, and counts task instances and DAG runs
+left ``running`` in the metadata DB.
+
+Run: ``.venv/bin/python benchmarks/make_up.py --home /tmp/up-bench`` (the ports must be free).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = {"ranker": "maestro-task-assignment", "duration": "maestro-task-duration"}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", default="/tmp/maestro-up-bench", help="a fresh MAESTRO_HOME (wiped first)")
+    parser.add_argument("--api-port", type=int, default=8080, help="Airflow api-server port")
+    parser.add_argument("--mlflow-port", type=int, default=5000, help="MLflow server port")
+    parser.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
+    parser.add_argument("--keep", action="store_true", help="leave the platform running at the end")
+    return parser.parse_args()
+
+
+def get(url: str, token: str | None = None) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def token_for(base: str) -> str:
+    body = json.dumps({"username": "admin", "password": "admin"}).encode()
+    request = urllib.request.Request(f"{base}/auth/token", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["access_token"])
+
+
+def first_success(base: str, token: str, dag_id: str) -> dict | None:
+    runs = get(f"{base}/api/v2/dags/{dag_id}/dagRuns?state=success&order_by=end_date&limit=1", token)["dag_runs"]
+    return runs[0] if runs else None
+
+
+def has_challenger(mlflow: str, name: str) -> bool:
+    try:
+        get(f"{mlflow}/api/2.0/mlflow/registered-models/alias?name={name}&alias=challenger")
+        return True
+    except Exception:
+        return False
+
+
+def main() -> int:
+    args = parse_args()
+    home = Path(args.home)
+    shutil.rmtree(home, ignore_errors=True)
+    env = {**os.environ, "MAESTRO_HOME": str(home), "AIRFLOW__API__PORT": str(args.api_port),
+           "MLFLOW_PORT": str(args.mlflow_port)}
+    for name in ("AIRFLOW_HOME", "MLFLOW_TRACKING_URI", "AIRFLOW__API__BASE_URL", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"):
+        env.pop(name, None)
+    base, mlflow = f"http://localhost:{args.api_port}", f"http://127.0.0.1:{args.mlflow_port}"
+    started = time.monotonic()
+    log = open(home.parent / f"{home.name}-up.log", "w")  # noqa: SIM115
+    up = subprocess.Popen([str(REPO / "scripts" / "up.sh")], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    marks: dict[str, float] = {}
+    token = None
+    try:
+        while len(marks) < 6 and time.monotonic() - started < args.timeout:
+            time.sleep(5)
+            if up.poll() is not None:
+                print(f"up.sh exited with {up.returncode}; see {log.name}", file=sys.stderr)
+                return 1
+            now = round(time.monotonic() - started)
+            try:
+                if "ui" not in marks:
+                    get(f"{base}/api/v2/monitor/health")
+                    marks["ui"] = now
+                token = token or token_for(base)
+                for mark, dag_id in (("catch_up", "ingest_events"), ("features", "build_features"),
+                                     ("materialized", "materialize_features")):
+                    if mark not in marks and first_success(base, token, dag_id):
+                        marks[mark] = now
+                for mark, name in MODELS.items():
+                    if mark not in marks and has_challenger(mlflow, name):
+                        marks[mark] = now
+            except Exception:
+                continue
+            print(json.dumps(marks), flush=True)
+    finally:
+        if not args.keep:
+            stop_started = time.monotonic()
+            up.send_signal(signal.SIGINT)
+            up.wait(timeout=300)
+            marks["stop_seconds"] = round(time.monotonic() - stop_started, 1)
+            db = sqlite3.connect(home / "airflow" / "airflow.db")
+            marks["task_instances_running"] = db.execute(
+                "select count(*) from task_instance where state = 'running'").fetchone()[0]
+            marks["dag_runs_running"] = db.execute("select count(*) from dag_run where state = 'running'").fetchone()[0]
+    print(json.dumps(marks))
+    return 0 if {"ranker", "duration"} <= marks.keys() else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
