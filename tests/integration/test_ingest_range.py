@@ -75,8 +75,13 @@ def test_a_range_run_commits_exactly_what_hourly_runs_commit(fresh: Settings, tm
 
 
 def test_a_critical_hour_is_not_committed_the_others_are_and_the_run_fails_naming_it(
-    fresh: Settings, tmp_path: Path
+    fresh: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from maestro_ml.contracts import events
+
+    # The row checks quarantine an unknown status on their own; with them blind to it (a bug
+    # upstream of the gate), the GX gate is what stops the hour.
+    monkeypatch.setattr(events, "FIELD_VALUES", {})
     bad_hour = HOURS[2]
     landing = tmp_path / "landing"
     shutil.copytree(fresh.landing_uri, landing)

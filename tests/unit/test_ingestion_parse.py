@@ -58,6 +58,13 @@ def test_every_dirt_class_is_quarantined_with_its_reason_and_neighbours_survive(
         (ev("task_reopened", at=old), "absurd_timestamp", "occurred_at"),
         (ev("task_reopened", occurred_at="next tuesday"), "absurd_timestamp", "occurred_at"),
         (ev("task_created", due_at="2026-13-45T00:00:00Z"), "absurd_timestamp", "due_at"),
+        # Well-typed but implausible: the row is quarantined, not its hour blocked at the GX gate.
+        (ev("time_logged", hours=25.75), "out_of_range", "hours: hours logged at once is in [0, 24]"),
+        (ev("task_created", priority=7), "out_of_range", "priority: priority is 1 (low) .. 4 (critical)"),
+        (ev("user_joined", weekly_capacity_hours=0.0), "out_of_range",
+         "weekly_capacity_hours: weekly_capacity_hours is in (0, 168]"),
+        (ev("task_status_changed", to_status="archived"), "unknown_value",
+         "to_status not in todo, in_progress, blocked, in_review, done"),
     ]
     items: list[dict[str, Any] | str | bytes] = [good_before]
     for item, _, _ in dirty:

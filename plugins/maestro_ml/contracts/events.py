@@ -13,6 +13,8 @@ numbers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
@@ -120,6 +122,43 @@ REQUIRED: dict[str, frozenset[str]] = {
     "comment_added": frozenset({"comment_id", "task_id", "actor_id", "text"}),
     "time_logged": frozenset({"task_id", "user_id", "hours"}),
 }
+
+@dataclass(frozen=True)
+class Bounds:
+    """The plausible values of one numeric field; beyond them a number is a unit or entry error."""
+
+    low: float | None
+    high: float | None
+    rule: str
+    strict_low: bool = False
+
+    def __str__(self) -> str:
+        return self.rule
+
+
+# Per event type: numeric bounds and accepted values of its fields. A row outside them is
+# quarantined on its own (reason out_of_range / unknown_value), so one mistyped entry does not
+# block its hour; the hourly GX suite checks the same rules on what lands.
+MAX_HOURS_PER_LOG = 24.0
+MAX_WEEKLY_CAPACITY_HOURS = 168.0
+_PRIORITY = Bounds(1, 4, "priority is 1 (low) .. 4 (critical)")
+FIELD_BOUNDS: dict[str, dict[str, Bounds]] = {
+    "user_joined": {
+        "seniority": Bounds(1, 5, "seniority is 1 (junior) .. 5 (principal)"),
+        "weekly_capacity_hours": Bounds(0, MAX_WEEKLY_CAPACITY_HOURS, f"weekly_capacity_hours is in (0, "
+                                        f"{MAX_WEEKLY_CAPACITY_HOURS:g}]", strict_low=True),
+    },
+    "project_created": {"priority": _PRIORITY},
+    "task_created": {
+        "priority": _PRIORITY,
+        "estimated_hours": Bounds(0, None, "estimated_hours > 0", strict_low=True),
+    },
+    "time_logged": {"hours": Bounds(0, MAX_HOURS_PER_LOG, f"hours logged at once is in [0, {MAX_HOURS_PER_LOG:g}]")},
+}
+FIELD_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "task_status_changed": {"from_status": TASK_STATUSES, "to_status": TASK_STATUSES},
+}
+
 
 PII_HASHED: dict[str, tuple[str, ...]] = {"user_joined": ("email", "name")}
 FREE_TEXT: dict[str, tuple[str, ...]] = {

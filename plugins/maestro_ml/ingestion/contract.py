@@ -32,6 +32,8 @@ class Reason(StrEnum):
     WRONG_TYPE = "wrong_type"
     FUTURE_TIMESTAMP = "future_timestamp"
     ABSURD_TIMESTAMP = "absurd_timestamp"
+    OUT_OF_RANGE = "out_of_range"
+    UNKNOWN_VALUE = "unknown_value"
 
 
 REASONS: tuple[str, ...] = tuple(reason.value for reason in Reason)

@@ -102,6 +102,18 @@ def parse_timestamps(strings: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.
     return parsed, bad
 
 
+def _outside(column: pa.Array | pa.ChunkedArray, bounds: events.Bounds) -> np.ndarray:
+    """Rows whose (non-null) value lies outside ``bounds``."""
+    values = column.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls become NaN: never outside
+    with np.errstate(invalid="ignore"):
+        outside = np.zeros(len(values), dtype=bool)
+        if bounds.low is not None:
+            outside |= (values <= bounds.low) if bounds.strict_low else (values < bounds.low)
+        if bounds.high is not None:
+            outside |= values > bounds.high
+    return outside
+
+
 def check_rows(
     table: pa.Table,
     interval_start: datetime,
@@ -174,6 +186,15 @@ def check_rows(
                 column = table[name]
                 null_masks[name] = _to_bool(pc.is_null(column)) if column.null_count else np.zeros(n, dtype=bool)
             reject(null_masks[name] & type_mask, Reason.MISSING_REQUIRED_FIELD.value, name)
+
+    # Implausible values (30 hours logged at once, priority 7): the row goes, not its whole hour.
+    for event_type_name, type_mask in type_masks.items():
+        for name, bounds in events.FIELD_BOUNDS.get(event_type_name, {}).items():
+            reject(type_mask & _outside(table[name], bounds), Reason.OUT_OF_RANGE.value, f"{name}: {bounds}")
+        for name, accepted in events.FIELD_VALUES.get(event_type_name, {}).items():
+            unknown = _to_bool(pc.invert(pc.is_in(table[name], value_set=pa.array(accepted))))
+            reject(type_mask & unknown & ~_to_bool(pc.is_null(table[name])), Reason.UNKNOWN_VALUE.value,
+                   f"{name} not in {', '.join(accepted)}")
 
     parsed: dict[str, pa.Array] = {}
     for name in TIMESTAMP_FIELDS:

@@ -34,21 +34,25 @@ class Example:
 def examples(start: datetime, seeded_days: int) -> list[Example]:
     """One request per README example, inside ``[start, start + seeded_days)``."""
     first = day_start(start) + timedelta(days=1)  # the first whole day of data
-    last = day_start(start) + timedelta(days=seeded_days - 1)  # midnight before the partial last day
-    hour = first + timedelta(days=1, hours=9)
+    last = day_start(start + timedelta(days=seeded_days))  # the midnight before the data's end
     days = (last - first).days
-    valid = test = 2 if days >= 8 else 1
+    if days < 1:
+        raise ValueError(f"{seeded_days} seeded day(s) hold no whole day; the examples need at least 2")
+    hour = first + timedelta(days=min(1, days - 1), hours=9)
+    backfill_end = first + timedelta(days=min(2, days))
+    # Two validation and two test days when there is room, as the weekly run; quarter days at least.
+    held_out: float = 2 if days >= 8 else 1 if days >= 4 else days / 4
     fmt_hour, fmt_day = "%Y-%m-%dT%H", "%Y-%m-%d"
     return [
         Example("re-ingest one hour", "ingest_events", {"partition": hour.strftime(fmt_hour)}),
-        Example("backfill a range: two whole days, end exclusive", "ingest_events",
-                {"start": first.strftime(fmt_hour), "end": (first + timedelta(days=2)).strftime(fmt_hour)}),
+        Example("backfill a range: whole days, end exclusive", "ingest_events",
+                {"start": first.strftime(fmt_hour), "end": backfill_end.strftime(fmt_hour)}),
         Example("train the ranker on a window of your choosing", "train_task_assignment",
-                {"end": last.strftime(fmt_day), "train_days": days - valid - test, "valid_days": valid,
-                 "test_days": test, "max_rows": 100000, "epochs": 8,
+                {"end": last.strftime(fmt_day), "train_days": days - 2 * held_out, "valid_days": held_out,
+                 "test_days": held_out, "max_rows": 100000, "epochs": 8,
                  "hyperparameters": {"lgb-num-boost-round": 100}}),
         Example("materialize two days into the online store", "materialize_features",
-                {"start": (last - timedelta(days=2)).strftime(fmt_day), "end": last.strftime(fmt_day)}),
+                {"start": (last - timedelta(days=min(2, days))).strftime(fmt_day), "end": last.strftime(fmt_day)}),
     ]
 
 

@@ -37,15 +37,20 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from maestro_ml.contracts.events import EVENT_TYPES, REQUIRED, STATE_SCHEMAS, TASK_STATUSES
+from maestro_ml.contracts.events import (
+    EVENT_TYPES,
+    FIELD_BOUNDS,
+    FIELD_VALUES,
+    REQUIRED,
+    STATE_SCHEMAS,
+    TASK_STATUSES,
+    Bounds,
+)
 from maestro_ml.validation.frames import ref_column_name
 
 CRITICAL = FailureSeverity.CRITICAL
 WARNING = FailureSeverity.WARNING
 
-# Upper bounds of plausible values: beyond them a number is a unit or parsing error.
-MAX_HOURS_PER_LOG = 24.0
-MAX_WEEKLY_CAPACITY_HOURS = 168.0
 
 # (column, referenced entity, severity) per event type. Known entities are the state's ids plus
 # the ones this hour creates (task_created, user_joined, project_created).
@@ -218,39 +223,32 @@ def envelope_suite(
     return gx.ExpectationSuite(name="events.envelope", expectations=expectations)
 
 
+def _bounded(bounds: Bounds, column: str) -> Any:
+    return between(column, bounds.low, bounds.high, strict_min=bounds.strict_low, rule=bounds.rule)
+
+
 def event_type_suite(event_type: str, referenced: Iterable[tuple[str, str, FailureSeverity]]) -> gx.ExpectationSuite:
     """Type-specific checks of one event table (the envelope is checked over the whole hour)."""
     envelope = {"event_id", "event_type", "occurred_at"}
     expectations = [not_null(c) for c in sorted(REQUIRED[event_type] - envelope)]
+    # The row checks already quarantined rows outside these: the suite proves none landed.
+    expectations += [_bounded(b, column) for column, b in FIELD_BOUNDS.get(event_type, {}).items()]
+    expectations += [in_set(column, values) for column, values in FIELD_VALUES.get(event_type, {}).items()]
     if event_type == "user_joined":
-        expectations += [
-            between("seniority", 1, 5, rule="seniority is 1 (junior) .. 5 (principal)"),
-            between(
-                "weekly_capacity_hours",
-                0,
-                MAX_WEEKLY_CAPACITY_HOURS,
-                strict_min=True,
-                rule=f"weekly_capacity_hours is in (0, {MAX_WEEKLY_CAPACITY_HOURS:g}]",
-            ),
+        expectations.append(
             gxe.ExpectColumnValuesToNotMatchRegex(
                 column="email",
                 regex="@",
                 severity=CRITICAL,
                 meta=_meta("pii", "email", "email holds the keyed hash, never a raw address"),
-            ),
-        ]
-    elif event_type in ("project_created", "task_created"):
-        expectations.append(between("priority", 1, 4, rule="priority is 1 (low) .. 4 (critical)"))
-    if event_type == "task_created":
-        expectations.append(between("estimated_hours", 0, None, strict_min=True, rule="estimated_hours > 0"))
-    elif event_type == "task_status_changed":
-        expectations += [in_set("from_status", TASK_STATUSES), in_set("to_status", TASK_STATUSES)]
-    elif event_type == "time_logged":
-        expectations.append(
-            between("hours", 0, MAX_HOURS_PER_LOG, rule=f"hours logged at once is in [0, {MAX_HOURS_PER_LOG:g}]")
+            )
         )
     expectations += [references(c, entity, sev, STATE_KEYS[entity]) for c, entity, sev in referenced]
     return gx.ExpectationSuite(name=f"events.{event_type}", expectations=expectations)
+
+
+# The state's columns come from these events' fields, under the same bounds.
+_STATE_BOUNDS_FROM = {"users": "user_joined", "projects": "project_created", "tasks": "task_created"}
 
 
 def state_suite(table: str, referenced: Iterable[tuple[str, str, FailureSeverity]]) -> gx.ExpectationSuite:
@@ -258,25 +256,11 @@ def state_suite(table: str, referenced: Iterable[tuple[str, str, FailureSeverity
     schema = STATE_SCHEMAS[table]
     expectations = [not_null(f.name) for f in schema if not f.nullable]
     expectations.append(unique(key, f"in state.{table}"))
-    if table == "users":
-        expectations += [
-            between("seniority", 1, 5, rule="seniority is 1 (junior) .. 5 (principal)"),
-            between(
-                "weekly_capacity_hours",
-                0,
-                MAX_WEEKLY_CAPACITY_HOURS,
-                strict_min=True,
-                rule=f"weekly_capacity_hours is in (0, {MAX_WEEKLY_CAPACITY_HOURS:g}]",
-            ),
-        ]
-    elif table == "projects":
-        expectations.append(between("priority", 1, 4, rule="priority is 1 (low) .. 4 (critical)"))
-    elif table == "tasks":
-        expectations += [
-            in_set("status", TASK_STATUSES),
-            between("priority", 1, 4, rule="priority is 1 (low) .. 4 (critical)"),
-            between("estimated_hours", 0, None, strict_min=True, rule="estimated_hours > 0"),
-        ]
+    if table == "tasks":
+        expectations.append(in_set("status", TASK_STATUSES))
+    source = _STATE_BOUNDS_FROM.get(table)
+    if source:
+        expectations += [_bounded(b, column) for column, b in FIELD_BOUNDS[source].items() if column in schema.names]
     expectations += [
         references(c, entity, sev, STATE_KEYS[entity], STATE_REFERENCE_MOSTLY if sev == CRITICAL else 1.0)
         for c, entity, sev in referenced
