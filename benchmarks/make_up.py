@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -110,10 +109,18 @@ def main() -> int:
             up.send_signal(signal.SIGINT)
             up.wait(timeout=300)
             marks["stop_seconds"] = round(time.monotonic() - stop_started, 1)
-            db = sqlite3.connect(home / "airflow" / "airflow.db")
-            marks["task_instances_running"] = db.execute(
-                "select count(*) from task_instance where state = 'running'").fetchone()[0]
-            marks["dag_runs_running"] = db.execute("select count(*) from dag_run where state = 'running'").fetchone()[0]
+            sys.path.insert(0, str(REPO / "plugins"))
+            import sqlalchemy as sa
+
+            from maestro_ml.platform import metadata_db
+
+            engine = sa.create_engine(metadata_db.start(home / "pgdata"))
+            with engine.connect() as db:
+                for table in ("task_instance", "dag_run"):
+                    marks[f"{table}_running"] = db.execute(
+                        sa.text(f"select count(*) from {table} where state = 'running'")).scalar()
+            engine.dispose()
+            metadata_db.stop(home / "pgdata")
     print(json.dumps(marks))
     return 0 if {"ranker", "duration"} <= marks.keys() else 1
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make up`: initialise the local platform and run it in the foreground until Ctrl-C.
-# Airflow 3 (api-server, scheduler, dag-processor, triggerer; LocalExecutor on SQLite unless
-# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN says otherwise), an MLflow server on SQLite, the training
+# Airflow 3 (api-server, scheduler, dag-processor, triggerer; LocalExecutor on an embedded PostgreSQL
+# unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN says otherwise), an MLflow server on SQLite, the training
 # pool, the Feast repo applied and demo data in the landing zone. Re-running reuses everything that exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +21,20 @@ set -a
 # shellcheck disable=SC1091
 . "$MAESTRO_HOME/platform.env"
 set +a
-# shellcheck source=scripts/env.sh
-. scripts/env.sh
 LOGS="$MAESTRO_HOME/logs"
 mkdir -p "$LOGS" "$MAESTRO_HOME/mlflow/artifacts"
+# The Airflow metadata DB: an embedded PostgreSQL (binaries from the pgserver wheel, a Unix socket
+# in MAESTRO_HOME) unless one is configured. SQLite deadlocks under a burst of API writes
+# (maestro_ml/platform/metadata_db.py says how).
+PGDATA_DIR=""
+if [[ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]]; then
+  PGDATA_DIR="$MAESTRO_HOME/pgdata"
+  AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(PYTHONPATH="$PWD/plugins" python -m maestro_ml.platform.metadata_db start \
+    "$PGDATA_DIR" 2>>"$LOGS/init.log") || { tail -n 30 "$LOGS/init.log"; exit 1; }
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+fi
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
 
 pids=()
 names=()
@@ -75,6 +85,8 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
   wait_gone "$KILL_GRACE" "${pids[@]}"
   for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  # 4. The metadata DB once nothing writes to it.
+  [[ -n "$PGDATA_DIR" ]] && python -m maestro_ml.platform.metadata_db stop "$PGDATA_DIR" 2>>"$LOGS/init.log"
   echo "Stopped."
   exit 0
 }

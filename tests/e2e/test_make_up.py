@@ -1,6 +1,6 @@
 """`make up` as a user runs it: `scripts/up.sh` on a fresh MAESTRO_HOME, driven through the REST API.
 
-One stack for the module (embedded SQLite metadata DB, LocalExecutor, MLflow server; two seeded
+One stack for the module (embedded PostgreSQL metadata DB, LocalExecutor, MLflow server; two seeded
 days so the catch-up is short), on free ports. The tests run in order: the catch-up, a burst of
 triggers, the README's examples (``maestro_ml.platform.examples``, the requests ``make up``
 prints), and last a Ctrl-C while a backfill runs. DAGs start paused here, except those a test
@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -197,12 +196,30 @@ def test_ctrl_c_during_a_backfill_leaves_no_task_running(stack: Stack) -> None:
     stack.wait("the backfill's ingest_hours to start", ingesting, 180)
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=180) == 0
-    db = sqlite3.connect(stack.home / "airflow" / "airflow.db")
-    left = db.execute("select dag_id, task_id, state from task_instance where state in ('running', 'queued')").fetchall()
+    assert not (stack.home / "pgdata" / "postmaster.pid").exists(), "the metadata DB was not stopped"
+    left, states = _after_stop(stack.home, run_id)
     assert left == [], f"task instances left behind: {left}"
-    states = dict(db.execute(f"select task_id, state from task_instance where run_id = '{run_id}'").fetchall())
     # The scheduler stopped first and let the running task finish, reporting to the api-server.
     assert states["ingest_hours"] in ("success", "failed", "up_for_retry"), states
+
+
+def _after_stop(home: Path, run_id: str) -> tuple[list[Any], dict[str, str]]:
+    """Task instances still running or queued, and the states of ``run_id``'s tasks, from the stopped metadata DB."""
+    import sqlalchemy as sa
+
+    from maestro_ml.platform import metadata_db
+
+    engine = sa.create_engine(metadata_db.start(home / "pgdata"))
+    try:
+        with engine.connect() as db:
+            left = list(db.execute(sa.text(
+                "select dag_id, task_id, state from task_instance where state in ('running', 'queued')")))
+            states = dict(db.execute(sa.text("select task_id, state from task_instance where run_id = :run_id"),
+                                     {"run_id": run_id}).all())
+    finally:
+        engine.dispose()
+        metadata_db.stop(home / "pgdata")
+    return left, {str(k): str(v) for k, v in states.items()}
 
 
 def _plus_hours(hour: str, hours: int) -> str:
