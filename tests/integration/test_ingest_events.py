@@ -95,7 +95,7 @@ def test_critical_validation_failure_fails_the_run_and_blocks_downstream(
     assert str(dag_run.state) == "failed"
     # The GX gate runs inside ingest_hours, between dedupe and each hour's commit.
     assert states["ingest_hours"] == "failed"
-    for downstream in ("validate_state", "announce_days"):
+    for downstream in ("announce_days",):
         assert states[downstream] == "upstream_failed", states
     assert lake.read_manifest(settings.lake_uri, hour) is None, "a failed hour must not be committed"
 
@@ -156,6 +156,6 @@ def test_an_hour_without_files_is_skipped_and_sets_off_nothing(run_dag, task_sta
     run = run_dag("ingest_events", conf={"partition": "2026-10-01T03"})  # nothing landed then
     states = task_states(run)
     assert states["plan_hours"] == "skipped"
-    assert {states[t] for t in ("ingest_hours", "validate_state", "announce_days")} == {"skipped"}
+    assert {states[t] for t in ("ingest_hours", "announce_days")} == {"skipped"}
     assert lake.read_manifest(get_settings().lake_uri, "2026-10-01T03") is None
     assert _lake_events() == before, "no asset event, so no feature build on nothing"
