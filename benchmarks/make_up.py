@@ -42,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="leave the platform running at the end")
     parser.add_argument("--hourly", type=int, default=0,
                         help="then trigger this many one-hour ingest_events runs (the newest hour) and time them")
+    parser.add_argument("--settle", type=float, default=0,
+                        help="seconds to wait after the milestone before the one-hour runs (let other runs finish)")
     parser.add_argument("--seed-days", type=int, default=14, help="days of demo events to seed (MAESTRO_SEED_DAYS)")
     parser.add_argument("--until", default="duration", choices=["catch_up", "features", "ranker", "duration"],
                         help="stop once this milestone (and those before it in time) is reached")
@@ -141,6 +143,7 @@ def main() -> int:
                 continue
             print(json.dumps(marks), flush=True)
         if token and args.hourly:
+            time.sleep(args.settle)
             marks["hourly_runs"] = [one_hour_run(base, token) for _ in range(args.hourly)]
     finally:
         if not args.keep:
