@@ -122,7 +122,9 @@ def test_publishing_is_idempotent_and_a_rerun_rewrites_identical_files(tiny_home
     first = steps.build_features(START, END, validate=False)
     files = _files(settings)
     assert set(first["written"]) == set(VIEWS)
-    assert sorted({Path(f).name for f in files}) == [f"{d}.parquet" for d in first["days"]]
+    assert sorted({Path(f).name for f in files if not f.startswith("_built/")}) == [f"{d}.parquet" for d in first["days"]]
+    # Each day's build record says which lake hours it saw: the newest committed one.
+    assert sorted(Path(f).name for f in files if f.startswith("_built/")) == [f"{d}.json" for d in first["days"]]
     again = steps.build_features(START, END, validate=False)
     assert again["rows"] == first["rows"]
     assert _files(settings) == files

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import subprocess
 from pathlib import Path
 
 DATABASE = "airflow"
+# pgserver logs every handle it opens and closes at INFO, also from atexit, after logging has shut down.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def _pg_ctl(pgdata: Path, *args: str) -> None:
