@@ -163,6 +163,23 @@ def test_the_documented_trigger_confs_pass_param_validation(dagbag, dag_id: str,
     assert {k: resolved[k] for k in conf} == conf
 
 
+@pytest.mark.parametrize("seed_days", [2, 14])
+def test_the_rest_examples_make_up_prints_pass_param_validation(dagbag, seed_days: int) -> None:
+    from datetime import UTC, datetime
+
+    from maestro_ml.platform.examples import examples
+
+    for item in examples(datetime(2026, 11, 18, 10, tzinfo=UTC), seed_days):
+        params = copy.deepcopy(dagbag.dags[item.dag_id].params)
+        params.update(item.conf)
+        assert {k: params.validate()[k] for k in item.conf} == item.conf, item.title
+
+
+def test_ingest_runs_one_at_a_time_so_a_backfill_and_the_hourly_schedule_never_interleave(dagbag) -> None:
+    # The state fold and the dedupe lookback read the hours before: a second run waits in the queue.
+    assert dagbag.dags["ingest_events"].max_active_runs == 1
+
+
 @pytest.mark.parametrize(("dag_id", "conf"), [
     ("build_features", {"start": "2026-11-10T09", "end": "2026-11-12"}),
     ("train_task_assignment", {"end": "next tuesday"}),

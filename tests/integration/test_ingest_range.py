@@ -74,6 +74,43 @@ def test_a_range_run_commits_exactly_what_hourly_runs_commit(fresh: Settings, tm
     assert summary["rows_valid"] == sum(m["rows_valid"] for m in one_by_one)  # type: ignore[index]
 
 
+class _Killed(BaseException):
+    """The worker dies: nothing in the range catches it."""
+
+
+def test_a_range_killed_midway_then_retried_over_its_committed_hours_ends_as_one_clean_range(
+    fresh: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = steps.validate_hour_tables
+    calls: list[datetime] = []
+
+    def dies_at_the_third_hour(hour: Any, tables: Any, settings: Any = None) -> Any:
+        calls.append(hour)
+        if len(calls) == 3:
+            raise _Killed
+        return gate(hour, tables, settings)
+
+    monkeypatch.setattr(steps, "validate_hour_tables", dies_at_the_third_hour)
+    with pytest.raises(_Killed):
+        steps.ingest_range(HOURS, fresh)
+    assert lake.committed_hours(fresh.lake_uri) == HOURS[:2], "the hour being validated is not committed"
+    monkeypatch.setattr(steps, "validate_hour_tables", gate)
+    # The task's retry takes the whole range again: two hours re-ingested, two new.
+    steps.ingest_range(HOURS, fresh)
+
+    clean = dataclasses.replace(fresh, lake_uri=str(tmp_path / "clean"), quarantine_uri=str(tmp_path / "q-clean"))
+    steps.ingest_range(HOURS, clean)
+    retried = [lake.read_manifest(fresh.lake_uri, h) for h in HOURS]
+    once = [lake.read_manifest(clean.lake_uri, h) for h in HOURS]
+    # Not the warnings: a re-ingested hour's references are checked against the state as it is now,
+    # which already holds what the killed run committed after it.
+    assert [{**_comparable(m), "warnings": None} for m in retried] == [  # type: ignore[arg-type]
+        {**_comparable(m), "warnings": None} for m in once]  # type: ignore[arg-type]
+    assert all_events(fresh) == all_events(clean)
+    assert _state(fresh) == _state(clean)
+    assert lake.read_quarantine(fresh.lake_uri).to_pylist() == lake.read_quarantine(clean.lake_uri).to_pylist()
+
+
 def test_a_critical_hour_is_not_committed_the_others_are_and_the_run_fails_naming_it(
     fresh: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
