@@ -485,3 +485,19 @@ def test_results_retention_keeps_the_newest_and_docs_still_build(reports: Path) 
     assert set(remaining) == set(stored[-per_run:])
     latest = run_events(run_name="retention_3")
     assert latest.data_docs_path and "retention_3" in Path(latest.data_docs_path).read_text()
+
+
+def test_building_each_expectation_configuration_once_changes_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    from maestro_ml.validation import context
+
+    rows = clean_rows()
+    _set(rows, "time_logged", 1, hours=-2.0)
+    _set(rows, "task_status_changed", 1, to_status="archived")
+    cached = run_events(rows)
+    monkeypatch.setattr(context, "_configurations_built_once", contextlib.nullcontext)
+    built_every_time = run_events(rows)
+    assert len(cached.critical_failures) >= 2
+    assert (cached.success, cached.critical_failures, cached.warnings) == (
+        built_every_time.success, built_every_time.critical_failures, built_every_time.warnings)
