@@ -49,7 +49,7 @@ from maestro_ml.settings import get_settings
 def plan_hours(params: dict | None = None, data_interval_start=None) -> list[str]:
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from maestro_ml.ingestion.steps import plan_hours as plan
+    from maestro_ml.ingestion.plan import plan_hours as plan
 
     params = params or {}
     planned = fail_without_retry_on_bad_params(
@@ -81,7 +81,7 @@ def ingest_hours(hours: list[str]) -> dict:
 def announce_days(ingested: dict, outlet_events=None) -> list[str]:
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from maestro_ml.ingestion.steps import closed_days
+    from maestro_ml.ingestion.plan import closed_days
     from maestro_ml.lake import committed_hours
 
     days = closed_days(ingested["hours"], committed_hours(get_settings().lake_uri)[-1])

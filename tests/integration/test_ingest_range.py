@@ -20,7 +20,7 @@ import pytest
 from tests.ingestion_support import _state, all_events
 
 from maestro_ml import lake, storage
-from maestro_ml.ingestion import steps
+from maestro_ml.ingestion import plan, steps
 from maestro_ml.ingestion.layout import list_hour_files, staging_uri
 from maestro_ml.settings import Settings, get_settings
 from maestro_ml.validation import DataValidationError
@@ -141,13 +141,13 @@ def test_a_critical_hour_is_not_committed_the_others_are_and_the_run_fails_namin
 
 def test_a_scheduled_run_takes_its_hour_and_every_hour_after_the_newest_commit(fresh: Settings) -> None:
     steps.ingest_range(HOURS[:2], fresh)
-    plan = steps.plan_hours(fresh, interval_start=HOURS[3])
-    assert plan == {"hours": [h.isoformat() for h in HOURS[2:]], "without_files": []}
+    planned = plan.plan_hours(fresh, interval_start=HOURS[3])
+    assert planned == {"hours": [h.isoformat() for h in HOURS[2:]], "without_files": []}
     # Up to date: only its own hour.
     steps.ingest_range(HOURS[2:], fresh)
-    assert steps.plan_hours(fresh, interval_start=HOURS[3])["hours"] == [HOURS[3].isoformat()]
+    assert plan.plan_hours(fresh, interval_start=HOURS[3])["hours"] == [HOURS[3].isoformat()]
     late = datetime(2026, 11, 10, tzinfo=UTC)  # the tiny preset has no files for these hours
-    gap = steps.plan_hours(fresh, start="2026-11-09T22", end="2026-11-10T01", now=late + timedelta(days=1))
+    gap = plan.plan_hours(fresh, start="2026-11-09T22", end="2026-11-10T01", now=late + timedelta(days=1))
     assert gap == {"hours": [], "without_files": ["2026-11-09T22:00:00+00:00", "2026-11-09T23:00:00+00:00",
                                                   "2026-11-10T00:00:00+00:00"]}
 
@@ -161,5 +161,5 @@ def test_a_scheduled_run_takes_its_hour_and_every_hour_after_the_newest_commit(f
 def test_ranges_no_retry_can_fix_are_refused_with_what_to_change(start: str, end: str, says: str) -> None:
     now = datetime(2026, 11, 2, 12, 30, tzinfo=UTC)
     with pytest.raises(ValueError, match=says):
-        steps.range_hours(start, end, get_settings(), now=now)
-    assert len(steps.range_hours("2026-11-02T00", "2026-11-02T12", get_settings(), now=now)) == 12
+        plan.range_hours(start, end, get_settings(), now=now)
+    assert len(plan.range_hours("2026-11-02T00", "2026-11-02T12", get_settings(), now=now)) == 12

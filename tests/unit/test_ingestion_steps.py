@@ -206,7 +206,7 @@ def test_a_batch_needs_the_pii_key_before_any_work(settings: Settings, monkeypat
 
 
 def test_features_are_asked_for_once_a_day_and_for_every_earlier_day_a_run_changed() -> None:
-    from maestro_ml.ingestion.steps import closed_days
+    from maestro_ml.ingestion.plan import closed_days
 
     # The steady hourly run: nothing until the day's last hour.
     assert closed_days(["2026-11-02T10:00:00+00:00"], "2026-11-02T10:00:00+00:00") == []

@@ -1,6 +1,6 @@
-"""The hourly ingestion: what a run takes, the in-process range path the DAG runs, and the staged steps.
+"""The hourly ingestion: the in-process range path the DAG runs, and the staged steps.
 
-``ingest_events`` runs ``plan_hours`` then ``ingest_range`` (every hour through ``ingest_hours`` with
+``ingest_events`` runs ``plan.plan_hours`` then ``ingest_range`` (every hour through ``ingest_hours`` with
 the GX gate ``validate_hour_tables`` before its commit) and ``validate_current_state``.
 
 The staged steps below are the same work split at staging boundaries (each step a separate
@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -50,7 +50,6 @@ from maestro_ml.ingestion.pii import MaskStats, mask_tables
 from maestro_ml.ingestion.state import apply_events
 from maestro_ml.lake import (
     as_hour,
-    committed_hours,
     hour_key,
     lake_schema,
     list_manifests,
@@ -497,80 +496,6 @@ def ingest_hours(
 STATE_TABLES = ("users", "teams", "projects", "tasks")
 KNOWN_ID_COLUMNS = {"users": "user_id", "projects": "project_id", "tasks": "task_id"}
 VOLUME_HISTORY_HOURS = 24
-
-
-def range_hours(
-    start: datetime | str, end: datetime | str, settings: Settings | None = None, *, now: datetime | None = None
-) -> list[datetime]:
-    """The hours ``[start, end)`` of one range run, oldest first.
-
-    Raises ``ValueError`` (a usage error: no retry fixes it) for an empty or inverted range, one that
-    reaches into hours that have not closed yet, or one longer than ``settings.max_range_hours``.
-    """
-    settings = settings or get_settings()
-    lo, hi = as_hour(start), as_hour(end)
-    if hi <= lo:
-        raise ValueError(f"empty range: start {lo.isoformat()} is not before end {hi.isoformat()}")
-    closed = as_hour((now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0))
-    if hi > closed:
-        raise ValueError(f"the range ends at {hi.isoformat()}, in the future: the newest closed hour ends at "
-                         f"{closed.isoformat()}")
-    count = int((hi - lo) / timedelta(hours=1))
-    if count > settings.max_range_hours:
-        raise ValueError(f"{count} hours is more than one run takes ({settings.max_range_hours}, "
-                         "MAESTRO_MAX_RANGE_HOURS): split the range")
-    return [lo + timedelta(hours=i) for i in range(count)]
-
-
-def plan_hours(
-    settings: Settings | None = None,
-    *,
-    partition: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    interval_start: datetime | str | None = None,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """Which hours one ingest run takes: ``{"hours": [...with landing files], "without_files": [...]}``.
-
-    * ``partition``: that one hour (a re-ingest).
-    * ``start``/``end``: every hour of ``[start, end)`` (a backfill; see ``range_hours``).
-    * Otherwise (a scheduled run of the hour ``interval_start``): that hour and every hour after the
-      newest committed one, so a platform that is behind catches up in one run, and an hour whose
-      files landed late is taken by the next run. At most ``settings.max_range_hours``, never
-      before ``settings.start_date``.
-
-    Hours without landing files are left out and listed: late data or a gap, they are not committed.
-    """
-    settings = settings or get_settings()
-    if partition:
-        wanted = [as_hour(partition)]
-    elif start or end:
-        if not (start and end):
-            raise ValueError("give both start and end of the range, or neither")
-        wanted = range_hours(start, end, settings, now=now)
-    else:
-        if interval_start is None:
-            raise ValueError("a scheduled run needs its data interval start")
-        hour = as_hour(interval_start)
-        committed = [h for h in committed_hours(settings.lake_uri) if h < hour]
-        first = max(committed[-1] + timedelta(hours=1) if committed else settings.start_date,
-                    hour - timedelta(hours=settings.max_range_hours - 1), settings.start_date)
-        wanted = [first + timedelta(hours=i) for i in range(int((hour - first) / timedelta(hours=1)))] + [hour]
-    with_files = [h for h in wanted if list_hour_files(settings.landing_uri, h)]
-    return {"hours": [h.isoformat() for h in with_files],
-            "without_files": [h.isoformat() for h in wanted if h not in with_files]}
-
-
-def closed_days(hours: Iterable[str | datetime], newest: datetime | str) -> list[str]:
-    """The days whose features these committed hours call for: complete days only.
-
-    A day is complete once its 23:00 hour is committed, or once a later day has begun (``newest``,
-    the lake's newest committed hour): so the steady hourly run asks for a build once a day, while
-    a catch-up, a backfill or a re-ingest of an earlier hour asks for the days it changed.
-    """
-    today = as_hour(newest).date()
-    return sorted({h.date().isoformat() for h in map(as_hour, hours) if h.date() < today or h.hour == 23})
 
 
 def ingest_range(hours: Iterable[datetime | str], settings: Settings | None = None) -> dict[str, Any]:
