@@ -123,6 +123,7 @@ REQUIRED: dict[str, frozenset[str]] = {
     "time_logged": frozenset({"task_id", "user_id", "hours"}),
 }
 
+
 @dataclass(frozen=True)
 class Bounds:
     """The plausible values of one numeric field; beyond them a number is a unit or entry error."""
@@ -158,7 +159,6 @@ FIELD_BOUNDS: dict[str, dict[str, Bounds]] = {
 FIELD_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "task_status_changed": {"from_status": TASK_STATUSES, "to_status": TASK_STATUSES},
 }
-
 
 PII_HASHED: dict[str, tuple[str, ...]] = {"user_joined": ("email", "name")}
 FREE_TEXT: dict[str, tuple[str, ...]] = {

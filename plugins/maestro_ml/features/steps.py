@@ -189,7 +189,8 @@ def features_missing(window: dict[str, str], settings: Settings | None = None) -
     # Days before the first committed hour have no data to build.
     first = max(to_utc(window["train_start"]), day_start(committed[0]))
     for day in days_between(first, end):
-        needed = min(datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1), end) - timedelta(hours=1)
+        day_end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        needed = min(day_end, end) - timedelta(hours=1)
         seen = built_through(settings.features_uri, day)
         if seen is None:
             return f"the features of {day.isoformat()} are not built yet"

@@ -73,13 +73,9 @@ def curl_commands(items: list[Example], base_url: str = "http://localhost:8080")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default=None, help="default: AIRFLOW__API__BASE_URL or http://localhost:8080")
-    parser.add_argument("--json", action="store_true", help="print the requests as JSON instead of curl lines")
     args = parser.parse_args(argv)
     settings = get_settings()
     items = examples(settings.start_date, settings.seed_days)
-    if args.json:
-        print(json.dumps([{"title": i.title, "dag_id": i.dag_id, "body": i.body} for i in items], indent=2))
-        return
     base_url = args.base_url or os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
     print(curl_commands(items, base_url.rstrip("/")))
 
