@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag, task
 
 from maestro_ml.orchestration.assets import LAKE_EVENTS, OFFLINE_FEATURES
-from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.defaults import BATCH_DEFAULT_ARGS
 from maestro_ml.orchestration.params import day_param
 from maestro_ml.orchestration.tasks import (
     asset_event_extras,
@@ -78,7 +78,7 @@ def publish_features(validated: dict, outlet_events=None) -> dict:
     # Runs rewrite shared day partitions: one at a time.
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args=DEFAULT_ARGS,
+    default_args=BATCH_DEFAULT_ARGS,
     tags=["maestro", "features", "validation"],
     doc_md=__doc__,
     params={

@@ -39,7 +39,7 @@ from datetime import timedelta
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from maestro_ml.orchestration.assets import LAKE_EVENTS
-from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.defaults import INGEST_DEFAULT_ARGS
 from maestro_ml.orchestration.params import hour_param
 from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data, fail_without_retry_on_bad_params
 from maestro_ml.settings import get_settings
@@ -100,7 +100,7 @@ def announce_days(ingested: dict, outlet_events=None) -> list[str]:
     # Hours fold into shared state tables and dedupe against earlier hours: one run at a time, in order.
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
-    default_args=DEFAULT_ARGS,
+    default_args=INGEST_DEFAULT_ARGS,
     tags=["maestro", "ingestion", "validation"],
     doc_md=__doc__,
     params={

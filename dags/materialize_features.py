@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag, task
 
 from maestro_ml.orchestration.assets import OFFLINE_FEATURES, ONLINE_FEATURES
-from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.defaults import BATCH_DEFAULT_ARGS
 from maestro_ml.orchestration.params import instant_param
 from maestro_ml.orchestration.tasks import asset_event_extras, fail_without_retry_on_bad_params
 
@@ -74,7 +74,7 @@ def publish_online(results: list[dict]) -> dict:
     # One writer per feature view: never two runs at once.
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args=DEFAULT_ARGS,
+    default_args=BATCH_DEFAULT_ARGS,
     tags=["maestro", "features"],
     doc_md=__doc__,
     params={

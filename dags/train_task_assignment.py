@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag
 
 from maestro_ml.orchestration.assets import TASK_ASSIGNMENT_MODEL
-from maestro_ml.orchestration.defaults import DEFAULT_ARGS
+from maestro_ml.orchestration.defaults import BATCH_DEFAULT_ARGS
 from maestro_ml.orchestration.operators import training_task
 from maestro_ml.orchestration.params import training_params
 from maestro_ml.orchestration.training import (
@@ -51,7 +51,7 @@ MODEL = "task_assignment"
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=8),
-    default_args=DEFAULT_ARGS,
+    default_args=BATCH_DEFAULT_ARGS,
     tags=["maestro", "training"],
     doc_md=__doc__,
     params=training_params(),

@@ -26,6 +26,8 @@ os.environ.update(
     {
         "MAESTRO_HOME": str(_STATE / "maestro"),
         "MAESTRO_PII_KEY": "test-only-pii-key",
+        # In-process dag.test() runs would otherwise renice the test process itself.
+        "MAESTRO_BATCH_NICE": "0",
         "MLFLOW_TRACKING_URI": f"sqlite:///{_STATE / 'mlflow.db'}",
         "AIRFLOW_HOME": str(_STATE / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
@@ -37,9 +39,8 @@ os.environ.update(
 )
 for name in list(os.environ):
     # A developer's own shell settings must not leak into the suite.
-    if name.startswith("MAESTRO_") and name not in {"MAESTRO_HOME", "MAESTRO_PII_KEY"} and not name.startswith(
-        "MAESTRO_TEST_"
-    ):
+    kept = {"MAESTRO_HOME", "MAESTRO_PII_KEY", "MAESTRO_BATCH_NICE"}
+    if name.startswith("MAESTRO_") and name not in kept and not name.startswith("MAESTRO_TEST_"):
         del os.environ[name]
 
 

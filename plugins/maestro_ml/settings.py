@@ -76,6 +76,9 @@ class Settings:
     max_range_hours: int = 92 * 24
     # Days of demo events `make up` simulates from start_date into an empty landing zone.
     seed_days: int = 14
+    # CPU niceness of batch work (feature builds, materialization, trainings) on a shared machine: the
+    # hourly ingestion keeps its pace beside a training on 2 cores. 0 leaves it as the worker's.
+    batch_nice: int = 10
 
     @property
     def feature_repo_dir(self) -> Path:
@@ -149,6 +152,7 @@ def load_settings() -> Settings:
         future_tolerance_minutes=int(_env("MAESTRO_FUTURE_TOLERANCE_MINUTES", "10")),
         max_range_hours=int(_env("MAESTRO_MAX_RANGE_HOURS", str(92 * 24))),
         seed_days=int(_env("MAESTRO_SEED_DAYS", "14")),
+        batch_nice=int(_env("MAESTRO_BATCH_NICE", "10")),
     )
 
 

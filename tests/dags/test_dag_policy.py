@@ -180,6 +180,25 @@ def test_ingest_runs_one_at_a_time_so_a_backfill_and_the_hourly_schedule_never_i
     assert dagbag.dags["ingest_events"].max_active_runs == 1
 
 
+BATCH_DAGS = ("build_features", "materialize_features", "train_task_assignment", "train_task_duration")
+
+
+def test_batch_work_runs_at_a_lower_cpu_priority_and_queues_after_ingestion(dagbag) -> None:
+    # On make up's 2 cores an hourly ingest run shares the CPU with feature builds and trainings.
+    from maestro_ml.orchestration.defaults import lower_cpu_priority
+
+    ingest = dagbag.dags["ingest_events"].tasks
+    for dag_id in BATCH_DAGS:
+        for task in dagbag.dags[dag_id].tasks:
+            callbacks = task.on_execute_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert lower_cpu_priority in callbacks, f"{dag_id}.{task.task_id}"
+            # Batch weights add up downstream; ingestion's are absolute and above any such sum.
+            total = task.priority_weight * (1 + len(task.get_flat_relatives(upstream=False)))
+            assert all(total < t.priority_weight for t in ingest), f"{dag_id}.{task.task_id}"
+    assert not any(t.on_execute_callback for t in ingest)
+
+
 @pytest.mark.parametrize(("dag_id", "conf"), [
     ("build_features", {"start": "2026-11-10T09", "end": "2026-11-12"}),
     ("train_task_assignment", {"end": "next tuesday"}),
