@@ -99,6 +99,24 @@ def test_state_of_an_empty_lake_is_an_empty_table_with_its_schema(settings: Sett
         lake.read_state(settings.lake_uri, "nope")
 
 
+def test_a_state_file_rewritten_by_another_process_is_read_afresh_not_served_from_memory(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    uri = str(tmp_path / "state" / "teams" / "base.parquet")
+    first = pa.table({"team_id": ["t1"]})
+    (tmp_path / "state" / "teams").mkdir(parents=True)
+    pq.write_table(first, uri)
+    lake.STATE_FILES.remember(uri, first)
+    assert lake.STATE_FILES.read(uri) is first  # the same file: no read
+    second = pa.table({"team_id": ["t1", "t2"]})
+    with storage.atomic_open(uri) as handle:  # another writer's atomic replace
+        pq.write_table(second, handle)
+    assert lake.STATE_FILES.read(uri).equals(second)
+    storage.remove(uri)
+    assert lake.STATE_FILES.read(uri) is None
+
+
 def test_hours_are_utc_and_on_the_hour() -> None:
     assert lake.as_hour("2026-11-02T13:00:00Z") == HOUR
     assert lake.as_hour(datetime(2026, 11, 2, 13)) == HOUR

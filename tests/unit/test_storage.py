@@ -33,6 +33,15 @@ def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["data.bin"]
 
 
+def test_local_paths_and_file_urls_name_the_same_file(tmp_path) -> None:
+    path = tmp_path / "new" / "folder" / "x.json"
+    storage.write_json_atomic(f"file://{path}", {"n": 1})
+    assert storage.read_json(str(path)) == {"n": 1} and storage.exists(f"file://{path}")
+    storage.remove(str(path))
+    storage.remove(str(path))  # removing what is gone is not an error
+    assert not path.exists() and storage.local_path("s3://bucket/x") is None
+
+
 def test_is_local() -> None:
     assert storage.is_local("/tmp/x")
     assert not storage.is_local("memory://x")

@@ -14,17 +14,17 @@ import pyarrow as pa
 from maestro_ml import storage
 from maestro_ml.contracts import events
 from maestro_ml.ingestion.commit import write_parquet
-from maestro_ml.lake import read_state, state_base_uri, state_delta_uri, state_delta_uris
+from maestro_ml.lake import STATE_FILES, read_state, state_base_uri, state_delta_uri, state_delta_uris
 from maestro_ml.lake.state import SOURCES, events_to_state
 
 COMPACT_AFTER = 24
-
 
 
 def _write(uri: str, table: pa.Table) -> None:
     # Atomic, zstd level 1. No dictionary pages: state rows are keyed by unique ids, and without
     # them a large base is both smaller and faster to write and read.
     write_parquet(uri, table, use_dictionary=False)
+    STATE_FILES.remember(uri, table)  # the next compaction in this process need not read it back
 
 
 def compact(lake_uri: str, name: str) -> int:

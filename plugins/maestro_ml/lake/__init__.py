@@ -28,8 +28,11 @@ numbers (``[EMAIL]``, ``[PHONE]``) before it is written.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -121,7 +124,15 @@ def state_delta_uri(lake_uri: str, name: str, hour: datetime | str) -> str:
 
 def state_delta_uris(lake_uri: str, name: str) -> list[str]:
     """The deltas of a state table not yet compacted into its base, oldest ingest hour first."""
-    fs, folder = storage.filesystem(join_uri(state_dir(lake_uri, name), "deltas"))
+    folder_uri = join_uri(state_dir(lake_uri, name), "deltas")
+    local = storage.local_path(folder_uri)
+    if local is not None:  # called for every table every hour: no fsspec round trip
+        try:
+            names = os.listdir(local)
+        except FileNotFoundError:
+            return []
+        return [posixpath.join(local, n) for n in sorted(names) if _DELTA_RE.match(n)]
+    fs, folder = storage.filesystem(folder_uri)
     try:
         names = fs.ls(folder, detail=False)  # one listing: cheaper than a glob, called every hour
     except FileNotFoundError:
@@ -283,6 +294,76 @@ def read_all_events(
 # --------------------------------------------------------------------------- state and quarantine
 
 
+class _StateFiles:
+    """State files this process wrote or read, kept while the file on disk is the same one.
+
+    Compacting a table reads its base and every delta; the process that compacts (a backfill, the
+    hourly task) usually wrote those deltas itself a moment ago. A cached table is returned only
+    while the local file's identity (inode, size, modification time) is unchanged: every write is
+    an atomic rename, so a rewritten file is a new inode. Object-store files are always read.
+    """
+
+    def __init__(self, max_rows: int = 5_000_000) -> None:
+        self._lock = threading.Lock()
+        self._tables: OrderedDict[str, tuple[tuple[int, int, int], pa.Table]] = OrderedDict()
+        self._rows = 0
+        self._max_rows = max_rows
+
+    @staticmethod
+    def _identity(path: str) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def remember(self, uri: str, table: pa.Table) -> None:
+        path = storage.local_path(uri)
+        identity = None if path is None else self._identity(path)
+        if path is None or identity is None or table.num_rows > self._max_rows:
+            return
+        with self._lock:
+            self._drop(path)
+            self._tables[path] = (identity, table)
+            self._rows += table.num_rows
+            while self._rows > self._max_rows:
+                self._drop(next(iter(self._tables)))
+
+    def _drop(self, path: str) -> None:
+        old = self._tables.pop(path, None)
+        if old is not None:
+            self._rows -= old[1].num_rows
+
+    def read(self, uri: str) -> pa.Table | None:
+        """The file's table, or None when it does not exist."""
+        path = storage.local_path(uri)
+        if path is not None:
+            identity = self._identity(path)
+            if identity is None:
+                return None
+            with self._lock:
+                hit = self._tables.get(path)
+                if hit is not None and hit[0] == identity:
+                    self._tables.move_to_end(path)
+                    return hit[1]
+        fs, fs_path = storage.filesystem(uri)
+        try:
+            with fs.open(fs_path, "rb") as handle:
+                table = pq.read_table(handle)
+        except FileNotFoundError:  # compacted away since it was listed: the base has it
+            return None
+        self.remember(uri, table)
+        return table
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tables.clear()
+            self._rows = 0
+
+
+STATE_FILES = _StateFiles()
+
+
 def read_state(lake_uri: str, name: str) -> pa.Table:
     """The current-state table ``name`` (users, teams, projects, tasks), sorted by key; empty when never written.
 
@@ -292,14 +373,7 @@ def read_state(lake_uri: str, name: str) -> pa.Table:
     state_dir(lake_uri, name)  # KeyError for an unknown table
     uris = [state_base_uri(lake_uri, name)] if storage.exists(state_base_uri(lake_uri, name)) else []
     uris += state_delta_uris(lake_uri, name)
-    parts = []
-    for uri in uris:
-        fs, path = storage.filesystem(uri)
-        try:
-            with fs.open(path, "rb") as handle:
-                parts.append(pq.read_table(handle))
-        except FileNotFoundError:  # compacted away since it was listed: the base has it
-            continue
+    parts = [table for table in (STATE_FILES.read(uri) for uri in uris) if table is not None]
     return merge_states(name, parts)
 
 
