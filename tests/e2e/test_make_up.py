@@ -9,6 +9,7 @@ unpauses: the weekly trainings would otherwise fire at start-up and take the mac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -101,8 +102,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                MAESTRO_STOP_TASK_GRACE="30")
     log = home.parent / "up.log"
     with open(log, "wb") as out:
+        # As from a terminal: a suite started in the background (nohup, `&`) ignores SIGINT, and a
+        # shell cannot trap a signal it was started ignoring, so Ctrl-C would never reach up.sh's stop.
         process = subprocess.Popen([str(REPO / "scripts" / "up.sh")], cwd=REPO, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     stack = Stack(home, f"http://localhost:{api_port}", process, log)
     try:
         def token() -> str | None:
@@ -115,12 +119,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.token = stack.wait("the api-server", token, STARTUP_TIMEOUT_S)
         yield stack
     finally:
+        # Ctrl-C, then SIGTERM (the same ordered stop): the services run in sessions of their own, so
+        # killing up.sh alone would leave them running for the rest of the suite.
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            if process.poll() is None:
+                process.send_signal(stop)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=150)
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            process.kill()
 
 
 def _runs(stack: Stack, dag_id: str) -> list[dict[str, Any]]:

@@ -7,6 +7,11 @@ line end), so every truncated file shows up in quarantine. A file that is not gz
 cannot be read at all, is ONE ``unreadable_file`` line with line number 0. Blank lines are
 skipped and not counted.
 
+A UTF-8 byte-order mark at the start of a line (the start of a file, or of a gzip member
+appended to it) is dropped before either path sees the text: Arrow's reader skips one at the
+start of its input, the per-line decoder would call it malformed JSON, and results must not
+depend on the path taken. Real tracker exports often carry one.
+
 JSON, two paths per file:
 
 * fast path: ``pyarrow.json.read_json`` over the whole file with ``contract.DECODE_SCHEMA``.
@@ -52,6 +57,8 @@ from maestro_ml.ingestion.contract import (
 )
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+_LINE_BOMS = re.compile(rb"(?:^|(?<=\n))(?:\xef\xbb\xbf)+")
 _FEED = 1 << 18  # compressed bytes fed to zlib per call: bounds what a corrupt member can hide
 _DETAIL_MAX = 300
 # Lines the fast path must not see: blank, whitespace-led or a bare null (pyarrow segfaults on those).
@@ -144,12 +151,19 @@ def decompress(raw: bytes) -> GzipText:
     return GzipText(text[:cut], truncated=True, tail=text[cut:], detail=detail)
 
 
+def strip_line_boms(text: bytes) -> bytes:
+    """``text`` without UTF-8 byte-order marks at the start of its lines (line numbers unchanged)."""
+    return _LINE_BOMS.sub(b"", text) if _BOM in text else text
+
+
 def read_landing_file(uri: str) -> GzipText:
     try:
         raw = storage.read_bytes(uri)
     except Exception as exc:  # any storage failure: this file is unreadable, the others go on
         return GzipText(b"", unreadable=short(f"{type(exc).__name__}: {exc}"))
-    return decompress(raw)
+    gz = decompress(raw)
+    gz.text = strip_line_boms(gz.text)
+    return gz
 
 
 # --------------------------------------------------------------------------- JSON
@@ -425,6 +439,7 @@ def is_blank(text: bytes) -> bool:
 
 def decode_text(uri: str, text: bytes) -> DecodedFile:
     """Decode the complete lines of one file (see the module docstring for the two paths)."""
+    text = strip_line_boms(text)
     if is_blank(text):
         blank = line_count(text)
         warnings = [f"{uri}: {blank} blank line(s) skipped"] if blank else []
