@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig, ValueType
@@ -86,6 +87,14 @@ def _write_data(root: Path) -> None:
         ),
     }
     pq.write_table(pa.table(stats), root / "stats.parquet")
+    # The same rows as build_features lays a view out: one file per day, beside a file that is not data.
+    by_day = root / "stats_by_day"
+    by_day.mkdir()
+    (by_day / "_built.json").write_text("{}")
+    table = pa.table(stats)
+    days = pc.strftime(table["event_timestamp"], format="%Y-%m-%d").to_pylist()
+    for day in sorted(set(days)):
+        pq.write_table(table.filter(pa.array([d == day for d in days])), by_day / f"{day}.parquet")
     misc = {
         "user_id": pa.array(ids),
         "event_timestamp": pa.array(stamps, pa.timestamp("ns", tz="UTC")),
@@ -96,7 +105,8 @@ def _write_data(root: Path) -> None:
     pq.write_table(pa.table(misc).slice(0, base), root / "misc.parquet")
 
 
-def _views(root: Path) -> list[FeatureView]:
+def _views(root: Path, stats_by_day: bool = False) -> list[FeatureView]:
+    stats_path = root / ("stats_by_day" if stats_by_day else "stats.parquet")
     stats = FeatureView(
         name="user_stats",
         entities=[user],
@@ -104,7 +114,7 @@ def _views(root: Path) -> list[FeatureView]:
         schema=[Field(name=n, dtype=Float64) for n in FLOATS]
         + [Field(name="count", dtype=Int64), Field(name="label", dtype=String), Field(name="emb", dtype=Array(Float32))],
         source=FileSource(
-            path=str(root / "stats.parquet"), timestamp_field="event_timestamp", created_timestamp_column="created"
+            path=str(stats_path), timestamp_field="event_timestamp", created_timestamp_column="created"
         ),
     )
     misc = FeatureView(
@@ -156,7 +166,7 @@ def make_store(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     def factory(
         backend: str, *, engine: bool, store: bool, name: str, store_options: dict[str, Any] | None = None,
-        **engine_options: Any,
+        stats_by_day: bool = False, **engine_options: Any,
     ) -> FeatureStore:
         root = tmp_path_factory.mktemp(name)
         online: dict[str, Any]
@@ -179,7 +189,7 @@ def make_store(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             entity_key_serialization_version=3,
         )
         fs = FeatureStore(config=config)
-        fs.apply([user, *_views(data_root)])
+        fs.apply([user, *_views(data_root, stats_by_day)])
         return fs
 
     yield factory
@@ -446,6 +456,41 @@ def test_materialize_window_rejects_naive_or_reversed_windows(make_store: StoreF
         materialize_window(fs, datetime(2026, 11, 1), END)
     with pytest.raises(ValueError, match="after"):
         materialize_window(fs, END, START)
+
+
+@pytest.mark.parametrize("chunk_hours", [0, 12])
+def test_a_source_with_a_file_per_day_gives_what_stock_gives_from_one_file(
+    chunk_hours: int, make_store: StoreFactory, stock: Any
+) -> None:
+    expected_online, expected_stored = stock("sqlite")
+    fs = make_store("sqlite", engine=True, store=True, name=f"by_day_{chunk_hours}", stats_by_day=True,
+                    window_chunk_hours=chunk_hours)
+    from maestro_ml.feast_ext.engine import day_files
+
+    assert day_files(fs.get_feature_view("user_stats").batch_source) is not None, "the day path is taken"
+    materialize_window(fs, START, END)
+    assert online(fs) == expected_online
+    assert stored(fs, "sqlite") == expected_stored
+
+
+def test_only_the_days_of_the_window_are_read(tmp_path: Path) -> None:
+    from maestro_ml.feast_ext.engine import day_files, read_days
+
+    folder = tmp_path / "view"
+    folder.mkdir()
+    at = [T0 + timedelta(hours=h) for h in (0, 23, 24, 47)]
+    for day in ("2026-11-01", "2026-11-02"):
+        rows = [t for t in at if t.strftime("%Y-%m-%d") == day]
+        pq.write_table(pa.table({"user_id": [f"u{t.hour}" for t in rows],
+                                 "event_timestamp": pa.array(rows, pa.timestamp("us", tz="UTC"))}), folder / f"{day}.parquet")
+    (folder / "2019-01-01.parquet").write_bytes(b"not parquet: reading it would fail")
+    source = FileSource(path=str(folder), timestamp_field="event_timestamp")
+    files = day_files(source)
+    assert files is not None and len(files) == 3
+    window = read_days(files, ["user_id", "event_timestamp"], "event_timestamp", T0 + timedelta(hours=23), T0 + timedelta(hours=24))
+    assert sorted(window["user_id"].to_pylist()) == ["u0", "u23"]  # both bounds inclusive, as the Dask store's
+    (folder / "notes.txt").write_text("a file of another name: the source is read by Feast")
+    assert day_files(source) is None
 
 
 def test_engine_hands_unsupported_views_to_the_stock_engine(make_store: StoreFactory, data_root: Path) -> None:
