@@ -50,3 +50,16 @@ def test_read_truth_keeps_the_evaluated_tasks_and_the_asked_columns(tmp_path: Pa
     got = data.read_truth(str(tmp_path), ["task_id", "user_id", "utility"], frames)
     assert list(got.columns) == ["task_id", "user_id", "utility"]
     assert sorted(got["utility"].tolist()) == [0.1, 0.3, 0.4]
+
+
+def test_a_row_cap_keeps_whole_decisions_drawn_from_the_whole_window_the_same_way_each_time() -> None:
+    from maestro_ml.contracts.training_sets import sample_whole_groups
+
+    # 1,000 decisions of 5 candidates, in time order: a cap of 1,000 rows keeps 200 whole ones.
+    groups = pd.Series(np.repeat(np.arange(1_000), 5))
+    keep = sample_whole_groups(groups, 1_000, seed=3)
+    kept = groups[keep]
+    assert len(kept) <= 1_000 and (kept.value_counts() == 5).all(), "no decision is cut"
+    assert kept.nunique() == 200 and kept.min() < 100 and kept.max() > 900, "drawn from the whole window"
+    assert (sample_whole_groups(groups, 1_000, seed=3) == keep).all()
+    assert sample_whole_groups(pd.Series([1, 1, 1]), 2).all(), "one decision larger than the cap stays whole"

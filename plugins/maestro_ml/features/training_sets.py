@@ -32,6 +32,7 @@ import pandas as pd
 from maestro_ml import lake
 from maestro_ml.contracts.features import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
 from maestro_ml.contracts.models import MODELS, TrainingSetKind
+from maestro_ml.contracts.training_sets import sample_whole_groups
 from maestro_ml.feast_ext.store import get_store
 from maestro_ml.features.compute import TS_DTYPE, to_frame, utc_timestamp
 from maestro_ml.features.offline import read_view
@@ -230,8 +231,8 @@ def training_set(
 
     Columns: the entity columns (``decision_id, task_id, user_id, project_id, assigned_at,
     event_timestamp, request_time_unix``; ``chosen`` for ranking), the feature service's features
-    (names are unique across views) and ``outcome_*`` labels. ``max_rows`` keeps the
-    earliest whole decisions that fit (a ranking group is never cut).
+    (names are unique across views) and ``outcome_*`` labels. ``max_rows`` keeps whole
+    decisions drawn at random with ``seed`` (``contracts.training_sets``: a ranking group is never cut).
 
     ``engine`` picks who executes the point-in-time join of the feature service: ``"local"``
     (``maestro_ml.features.point_in_time``: Feast's definitions and on-demand transformations, the
@@ -249,9 +250,7 @@ def training_set(
     else:
         raise ValueError(f"unknown training-set kind {kind!r}; expected 'ranking' or 'duration'")
     if max_rows is not None and len(entities) > max_rows:
-        sizes = entities.groupby("decision_id", sort=False).size()
-        keep = sizes.index[(sizes.cumsum() <= max_rows) | (np.arange(len(sizes)) == 0)]
-        entities = entities[entities["decision_id"].isin(set(keep))].reset_index(drop=True)
+        entities = entities[sample_whole_groups(entities["decision_id"], max_rows, seed)].reset_index(drop=True)
     entities = attach_outcomes(entities, settings.features_uri)
     if entities.empty:
         raise NoDataError(f"no {kind} decisions in [{start}, {end}): nothing to build a training set from; "

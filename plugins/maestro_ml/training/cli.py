@@ -89,7 +89,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                        help="MLflow run name (default: <model>-<window_end tag, or now>, e.g. task_duration-2026-11-15T00)")
     group.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
-    group.add_argument("--max-rows", type=int, default=None, help="cap on training rows (whole groups kept)")
+    group.add_argument("--max-rows", type=int, default=None, help="cap on training rows: whole groups drawn at random with --seed")
     runtime = parser.add_argument_group("runtime")
     runtime.add_argument("--seed", type=int, default=7, help="random seed of every library (same seed, same model)")
     runtime.add_argument("--device", default="auto", help="where PyTorch trains: auto (CUDA when present), cpu or cuda")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spec = model_spec(args.model)
     started = time.perf_counter()
-    train = data.read_frame(args.train_uri, args.max_rows)
+    train = data.read_frame(args.train_uri, args.max_rows, args.seed)
     valid = data.read_frame(args.valid_uri)
     test = data.read_frame(args.test_uri) if args.test_uri else None
     module = trainer(args.model)

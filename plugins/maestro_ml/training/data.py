@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from maestro_ml import storage
+from maestro_ml.contracts.training_sets import sample_whole_groups
 
 GROUP_COLUMN = "decision_id"
 TIME_COLUMN = "assigned_at"
@@ -30,8 +31,9 @@ LABEL_PREFIX = "outcome_"
 EXCLUDED_FEATURES = frozenset({"is_assigned", "is_active"})
 
 
-def read_frame(uri: str, max_rows: int | None = None) -> pd.DataFrame:
-    """A training set from a Parquet file or directory; ``max_rows`` keeps the earliest whole groups."""
+def read_frame(uri: str, max_rows: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """A training set from a Parquet file or directory; ``max_rows`` keeps whole groups drawn at random
+    (``contracts.training_sets``, the set builder's rule)."""
     fs, path = storage.filesystem(uri)
     table = pq.read_table(path, filesystem=fs)
     frame = table.to_pandas()
@@ -39,12 +41,8 @@ def read_frame(uri: str, max_rows: int | None = None) -> pd.DataFrame:
     if not _is_sorted(frame, sort):  # the DAG writes sets in this order; a sort of a million rows costs seconds
         frame = frame.sort_values(sort, kind="mergesort").reset_index(drop=True)
     if max_rows is not None and len(frame) > max_rows:
-        if GROUP_COLUMN in frame.columns:
-            sizes = frame.groupby(GROUP_COLUMN, sort=False).size()
-            keep = sizes.index[(sizes.cumsum() <= max_rows) | (np.arange(len(sizes)) == 0)]
-            frame = frame[frame[GROUP_COLUMN].isin(set(keep))].reset_index(drop=True)
-        else:
-            frame = frame.iloc[:max_rows].reset_index(drop=True)
+        groups = frame[GROUP_COLUMN] if GROUP_COLUMN in frame.columns else pd.Series(np.arange(len(frame)))
+        frame = frame[sample_whole_groups(groups, max_rows, seed)].reset_index(drop=True)
     return frame
 
 
