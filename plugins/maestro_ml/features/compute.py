@@ -8,8 +8,10 @@ long as the inputs reach ``LOOKBACK`` before the window (``load_inputs`` reads t
 
 Static attributes (a task's estimate, a user's skills) come from the state tables, which never
 change them after creation; everything that moves (status, assignee, workload, rolling windows)
-is replayed from the events. Known limit: work assigned more than ``LOOKBACK`` before the window
-and still open is not counted in workloads.
+is replayed from the events. Workload is state, not a window: a task created before the lookback
+that is still open at its start, or that moves inside it, is replayed from its whole history
+(``load_inputs`` reads those tasks' older events too), so a window computed alone equals the same
+days of a full rebuild however old its open work is.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from maestro_ml import lake
 from maestro_ml.contracts.features import (
@@ -82,6 +85,8 @@ class FeatureInputs:
     users: pd.DataFrame
     projects: pd.DataFrame
     tasks: pd.DataFrame
+    # Tasks created before ``read_start`` whose whole history is in ``events`` (open then, or moving since).
+    carried: frozenset[str] = frozenset()
 
     @property
     def read_start(self) -> pd.Timestamp:
@@ -104,12 +109,45 @@ def load_inputs(lake_uri: str, start: datetime | str, end: datetime | str) -> Fe
     """Read the committed events of ``[start - LOOKBACK, end)`` and the state tables from the lake."""
     start_ts, end_ts = utc_timestamp(start), utc_timestamp(end)
     read_start = (start_ts - pd.Timedelta(LOOKBACK)).to_pydatetime()
-    events = {
-        name: to_frame(lake.read_events(lake_uri, name, read_start, end_ts.to_pydatetime(), columns=cols))
+    tables = {
+        name: lake.read_events(lake_uri, name, read_start, end_ts.to_pydatetime(), columns=cols)
         for name, cols in EVENT_COLUMNS.items()
     }
     state = {name: to_frame(lake.read_state(lake_uri, name).select(cols)) for name, cols in STATE_COLUMNS.items()}
-    return FeatureInputs(start_ts, end_ts, events, state["users"], state["projects"], state["tasks"])
+    carried = _carried_tasks(lake_uri, read_start, state["tasks"], tables)
+    if carried:
+        ids = pa.array(sorted(carried), pa.string())
+        for name, cols in EVENT_COLUMNS.items():
+            older = lake.read_events(lake_uri, name, None, read_start, columns=cols,
+                                     where=pc.field("task_id").isin(ids))
+            tables[name] = pa.concat_tables([older, tables[name]])
+    events = {name: to_frame(table) for name, table in tables.items()}
+    return FeatureInputs(start_ts, end_ts, events, state["users"], state["projects"], state["tasks"],
+                         frozenset(carried))
+
+
+def _carried_tasks(lake_uri: str, read_start: datetime, tasks: pd.DataFrame, recent: dict[str, pa.Table]) -> set[str]:
+    """Tasks created before ``read_start`` that still matter after it: open at ``read_start``, or moving since.
+
+    Open means: no status-setting event before ``read_start`` left it done (the last one wins, ties
+    in the timeline's order: a status change, then a completion, then a reopen).
+    """
+    before = tasks.loc[tasks["created_at"].notna() & (tasks["created_at"] < pd.Timestamp(read_start)), "task_id"]
+    if before.empty:
+        return set()
+    old = set(before)
+    parts = []
+    for name, kind, done in (("task_status_changed", "status", None), ("task_completed", "completed", True),
+                             ("task_reopened", "reopened", False)):
+        rows = to_frame(lake.read_events(lake_uri, name, None, read_start, columns=EVENT_COLUMNS[name]))
+        frame = pd.DataFrame({"task_id": rows["task_id"].array, "t": rows["occurred_at"].array, "kind": _KIND[kind]})
+        frame["done"] = (rows["to_status"] == "done").array if done is None else done
+        parts.append(frame)
+    history = pd.concat(parts, ignore_index=True).sort_values(["task_id", "t", "kind"], kind="mergesort")
+    closed = set(history.groupby("task_id", sort=False)["done"].last().loc[lambda d: d.astype(bool)].index)
+    ids = pa.chunked_array([c for table in recent.values() for c in table.column("task_id").chunks], pa.string())
+    moving = set(pc.unique(ids).drop_null().to_pylist())
+    return (old - closed) | (old & moving)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -234,8 +272,12 @@ def task_timeline(inputs: FeatureInputs) -> pd.DataFrame:
             frame[name] = value.array if isinstance(value, pd.Series) else value
         return frame
 
-    created = static[(static["created_at"] >= read_start) & (static["created_at"] < inputs.end)]
-    due = static[(static["due_at"] >= read_start) & (static["due_at"] < inputs.end)]
+    carried = static["task_id"].isin(inputs.carried)
+    created = static[((static["created_at"] >= read_start) | carried) & (static["created_at"] < inputs.end)]
+    # A due date before the task existed (an import or entry error) marks nothing: the task is overdue from
+    # its creation row on (``t >= due_at``), and a marker earlier would count it as open work before it existed.
+    due = static[((static["due_at"] >= read_start) | carried) & (static["due_at"] < inputs.end)
+                 & (static["due_at"] >= static["created_at"])]
     assigned = ev["task_assigned"]
     status = ev["task_status_changed"]
     completed = ev["task_completed"]

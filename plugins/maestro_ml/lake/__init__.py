@@ -259,11 +259,13 @@ def read_events(
     start: datetime | str | None = None,
     end: datetime | str | None = None,
     columns: list[str] | None = None,
+    where: pc.Expression | None = None,
 ) -> pa.Table:
     """Committed rows of one event type with ``start <= occurred_at < end`` (None: unbounded).
 
     Rows come in (date partition, ingest hour, landing order); the schema is
-    ``lake_schema(event_type)`` (or its ``columns``), also for an empty result.
+    ``lake_schema(event_type)`` (or its ``columns``), also for an empty result. ``where`` is a
+    further row filter, applied during the scan.
     """
     schema = lake_schema(event_type)
     files = committed_event_files(lake_uri, event_type, start, end)
@@ -279,6 +281,8 @@ def read_events(
     if end is not None:
         upper = pc.field("occurred_at") < pa.scalar(_as_utc(end), events.TS)
         expr = upper if expr is None else expr & upper
+    if where is not None:
+        expr = where if expr is None else expr & where
     dataset = ds.dataset(paths, schema=lake_schema(event_type), format="parquet", filesystem=fs)
     table = dataset.to_table(columns=columns, filter=expr)
     return table.cast(schema) if table.schema != schema else table
