@@ -61,7 +61,9 @@ def test_years_of_history_land_in_their_own_hours_and_only_the_bad_lines_are_qua
 
     placement = import_history.place([str(export)], settings)
     assert (placement.lines, placement.placed, placement.unplaceable) == (len(events) + 3, len(events) + 1, 2)
-    assert placement.hours[0] == (NOW - timedelta(days=730, minutes=17)).replace(minute=0)
+    # Each day's events land in its last hour: one gated commit per day with events (5 days here).
+    oldest = NOW - timedelta(days=730, minutes=17)
+    assert placement.hours[0] == oldest.replace(hour=23, minute=0) and len(placement.hours) == 5
     ingested = import_history.ingest_placed(placement, settings)
 
     landed = {t: lake.read_events(settings.lake_uri, t)["event_id"].to_pylist()
@@ -98,7 +100,8 @@ def test_place_only_lists_backfill_ranges_within_the_configured_maximum(settings
     export = tmp_path / "export.jsonl"
     spread = [ev("comment_added", at=NOW - timedelta(days=d)) for d in (300, 200, 100, 1)]
     export.write_bytes(b"\n".join(json.dumps(e).encode() for e in spread))
-    placement = import_history.place([str(export)], settings)
+    placement = import_history.place([str(export)], settings, per="hour")
+    assert placement.hours[0] == (NOW - timedelta(days=300)).replace(minute=0), "each event in its own hour"
     ranges = placement.ranges(settings.max_range_hours)
     assert len(ranges) == 4 and ranges[-1][1] == f"{NOW - timedelta(days=1) + timedelta(hours=1):%Y-%m-%dT%H}"
     assert all(datetime.fromisoformat(e) - datetime.fromisoformat(s) <= timedelta(hours=settings.max_range_hours)

@@ -1,11 +1,14 @@
-"""Import exported history: place each event in the landing folder of its own hour, then ingest those hours.
+"""Import exported history: place each event in a landing folder near its time, then ingest those hours.
 
 Live landing files hold the events of their hour, and the parser quarantines an event more than
 ``allowed_lateness_hours`` older than the hour it landed in (``absurd_timestamp``): right for
 producers, wrong for a years-long tracker export dropped into one folder. This import reads the
-export (gzip or plain JSON lines, one or more files, byte-order marks and CRLF allowed), files
-every line under the UTC hour of its ``occurred_at``, and then ingests exactly those hours
-through the same path as a backfill (``steps.ingest_range``: row checks, PII masking, dedupe,
+export (gzip or plain JSON lines, one or more files, byte-order marks and CRLF allowed) and files
+every line under the last hour (23:00 UTC) of its ``occurred_at``'s day, well inside the allowed
+lateness, so a sparse history costs one gated commit per day with events, not one per hour
+(``--per hour`` files each line under its own hour). A day whose last hour has not passed yet
+goes by the hour, so no hour ahead of the live schedule is written. It then ingests exactly those
+hours through the same path as a backfill (``steps.ingest_range``: row checks, PII masking, dedupe,
 the GX gate before each hour's commit, the state) and the state gate. Nothing is dropped here:
 the lines are copied byte for byte, so the parser still judges every one; a line whose hour
 cannot be read (malformed JSON, no ``occurred_at``, one in the future) goes with the first placed
@@ -18,7 +21,8 @@ their commit is simply redone with the imported file beside them.
 
 Run::
 
-    python -m maestro_ml.ingestion.import_history export.jsonl.gz [more files] [--name NAME] [--place-only]
+    python -m maestro_ml.ingestion.import_history export.jsonl.gz [more files] [--name NAME] [--per day|hour]
+        [--place-only]
 
 ``--place-only`` stops after placing, for a backfill through Airflow instead (``ingest_events``
 with ``start``/``end``, at most ``max_range_hours`` per run); the summary lists the ranges.
@@ -101,6 +105,14 @@ def read_export(uri: str) -> bytes:
     return strip_line_boms(raw)
 
 
+def landing_hour(hour: datetime, per: str, now: datetime) -> datetime:
+    """The landing hour of an event of ``hour``: its day's last hour once that has passed (``per="day"``)."""
+    if per == "hour":
+        return hour
+    day_end = hour.replace(hour=23)
+    return day_end if day_end + timedelta(hours=1) <= now else hour
+
+
 def hour_of(line: bytes, latest: datetime) -> datetime | None:
     """The UTC hour of a line's ``occurred_at``; None when it has none that can be read, or one after ``latest``."""
     try:
@@ -127,8 +139,12 @@ def default_name(texts: Iterable[bytes]) -> str:
     return f"history-{digest.hexdigest()[:12]}"
 
 
-def place(uris: Sequence[str], settings: Settings | None = None, *, name: str | None = None) -> Placement:
-    """Copy every line of the export files into the landing folder of its hour (one gzip file per hour)."""
+def place(
+    uris: Sequence[str], settings: Settings | None = None, *, name: str | None = None, per: str = "day"
+) -> Placement:
+    """Copy every line of the export files into a landing folder (one gzip file per hour; see the module doc)."""
+    if per not in ("day", "hour"):
+        raise UnusableExport(f"per={per!r}: use 'day' or 'hour'")
     settings = settings or get_settings()
     if not uris:
         raise UnusableExport("no export file given")
@@ -142,7 +158,8 @@ def place(uris: Sequence[str], settings: Settings | None = None, *, name: str | 
         raise UnusableExport(f"--name {placement.name!r}: use letters, digits, '-' and '_' only")
     by_hour: dict[datetime, list[bytes]] = {}
     unplaceable: list[bytes] = []
-    latest = datetime.now(UTC) + timedelta(minutes=settings.future_tolerance_minutes)
+    now = datetime.now(UTC)
+    latest = now + timedelta(minutes=settings.future_tolerance_minutes)
     for text in texts:
         for line in text.split(b"\n"):
             line = line.rstrip(b"\r")
@@ -153,7 +170,7 @@ def place(uris: Sequence[str], settings: Settings | None = None, *, name: str | 
             if hour is None:
                 unplaceable.append(line)
             else:
-                by_hour.setdefault(hour, []).append(line)
+                by_hour.setdefault(landing_hour(hour, per, now), []).append(line)
     if not by_hour:
         raise UnusableExport(
             f"none of the {placement.lines} line(s) has an occurred_at this import can read "
@@ -190,6 +207,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("exports", nargs="+", help="export files: JSON lines, gzip or plain (local paths or s3://)")
     parser.add_argument("--name", default=None,
                         help="the import's name, used for its landing files (default: a digest of the exports)")
+    parser.add_argument("--per", choices=("day", "hour"), default="day",
+                        help="land each day's events in its last hour (fewer commits), or each event in its own hour")
     parser.add_argument("--place-only", action="store_true", default=False,
                         help="only place the events; print the ingest_events ranges for a backfill through Airflow")
     return parser.parse_args(argv)
@@ -200,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = get_settings()
     try:
-        placement = place(args.exports, settings, name=args.name)
+        placement = place(args.exports, settings, name=args.name, per=args.per)
     except (UnusableExport, OSError, zlib.error) as exc:
         print(f"import_history: {exc}", file=sys.stderr)
         return USAGE_ERROR
