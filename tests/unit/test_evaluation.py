@@ -256,6 +256,9 @@ def test_duration_report_hand_example() -> None:
     assert report["width80"] == pytest.approx((2 + 14 + 1.5) / 3)
     assert report["coverage90"] == pytest.approx(1.0)
     assert report["width90"] == pytest.approx((4 + 30 + 2) / 3)
+    # The third row misses its 80 % interval by 0.5 h below: width 1.5 + 2 / 0.2 * 0.5.
+    assert report["interval_score80"] == pytest.approx((2 + 14 + 6.5) / 3)
+    assert report["interval_score90"] == pytest.approx(report["width90"])  # nothing missed: the width alone
     bare = duration_report([1.0, 2.0], [1.0, 4.0], mape_floor=0.5)
     assert bare == {"mae": 1.0, "mape": 0.5, "n": 2}
     with pytest.raises(ValueError):
@@ -269,6 +272,27 @@ def test_slip_baseline_and_fallback() -> None:
     assert global_median_slip(pd.DataFrame({"x": [1]})) == 1.0
     frame = pd.DataFrame({"estimated_hours": [4.0, 8.0], "avg_slip_ratio_90d": [2.0, np.nan]})
     assert slip_baseline(frame, fallback).tolist() == [8.0, 12.0]
+
+
+def test_a_calibrated_interval_years_wide_scores_worse_than_a_sharp_one_that_misses_a_little() -> None:
+    from maestro_ml.evaluation.duration import interval_score
+
+    y = np.array([10.0, 20.0, 30.0, 40.0])
+    wide = interval_score(y, y - 20_000.0, y + 20_000.0, alpha=0.1)  # always covers, about 4.5 years wide
+    sharp = interval_score(y, y - 2.0, np.array([12.0, 22.0, 32.0, 39.0]), alpha=0.1)  # misses one by 1 h
+    assert wide == pytest.approx(40_000.0) and sharp == pytest.approx((4 + 4 + 4 + 1 + 2 / 0.1 * 1) / 4)
+
+
+def test_median_baselines_are_fitted_on_training_rows_and_fall_back_to_the_global_median() -> None:
+    from maestro_ml.evaluation.duration import median_baselines
+
+    train = pd.DataFrame({"outcome_duration_hours": [2.0, 4.0, 10.0, np.nan, 30.0],
+                          "project_id": ["a", "a", "b", "b", "b"], "priority": [1, 1, 2, 2, 4]})
+    frame = pd.DataFrame({"project_id": ["a", "b", "new"], "priority": [4, 3, 1]})
+    guesses = median_baselines(train, frame)
+    assert guesses["global_median"].tolist() == [7.0, 7.0, 7.0]
+    assert guesses["project_median"].tolist() == [3.0, 20.0, 7.0]
+    assert guesses["priority_median"].tolist() == [30.0, 7.0, 3.0]
 
 
 def test_truth_mae() -> None:

@@ -11,6 +11,10 @@ prediction are finite:
 * ``coverage80`` / ``coverage90``: the share of rows with ``lower <= y <= upper`` (a calibrated
   model lands near 0.80 / 0.90), and ``width80`` / ``width90``: the mean ``upper - lower``, in
   hours (narrower is better at the same coverage);
+* ``interval_score80`` / ``interval_score90``: the mean interval (Winkler) score of the central
+  ``1 - alpha`` interval, ``(upper - lower) + 2/alpha * (lower - y if y < lower, y - upper if
+  y > upper)``, in hours. It rewards sharpness and punishes misses at once: an interval that is
+  calibrated but years wide scores as badly as it is useful. Lower is better;
 * ``n``: the rows scored.
 
 Baselines
@@ -20,6 +24,10 @@ assignee's own slip ratio (``avg_slip_ratio_90d``, mean ``duration / estimate`` 
 tasks in the last 90 days), or a global slip ratio when the assignee has no history. The fallback
 is passed explicitly, computed on the *training* data only (``global_median_slip``), so the
 test set never leaks into it.
+
+``median_baselines`` are what a sceptic compares with first, each fitted on the training data
+only: the global median duration, the median per project and the median per priority (a
+project or priority the training data never saw gets the global median).
 
 ``truth_mae`` is the floor: in simulation the realised duration is lognormal around a known
 median ``M`` (``actual = M * exp(sigma * z)``). The median minimises the expected absolute error,
@@ -47,15 +55,23 @@ def _floats(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64).ravel()
 
 
-def _coverage(y: np.ndarray, lower: Any, upper: Any, keep: np.ndarray) -> tuple[float, float]:
+def _coverage(y: np.ndarray, lower: Any, upper: Any, keep: np.ndarray, level: int) -> tuple[float, float, float]:
+    """(coverage, mean width, mean interval score) of the central ``level`` % interval."""
     lo, hi = _floats(lower), _floats(upper)
     if not (len(lo) == len(hi) == len(keep)):
         raise ValueError(f"interval bounds differ in length from y_true: {len(lo)}, {len(hi)}, {len(keep)}")
     lo, hi = lo[keep], hi[keep]
     if len(y) == 0:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), float("nan")
     inside = (lo <= y) & (y <= hi)
-    return float(inside.mean()), float(np.mean(hi - lo))
+    return float(inside.mean()), float(np.mean(hi - lo)), interval_score(y, lo, hi, 1 - level / 100)
+
+
+def interval_score(y_true: Any, lower: Any, upper: Any, alpha: float) -> float:
+    """Mean interval (Winkler) score of central ``1 - alpha`` intervals; see the module docstring."""
+    y, lo, hi = _floats(y_true), _floats(lower), _floats(upper)
+    penalty = (2.0 / alpha) * (np.clip(lo - y, 0.0, None) + np.clip(y - hi, 0.0, None))
+    return float(np.mean((hi - lo) + penalty)) if len(y) else float("nan")
 
 
 def duration_report(
@@ -82,7 +98,8 @@ def duration_report(
     for level, lower, upper in ((80, lower80, upper80), (90, lower90, upper90)):
         if lower is None or upper is None:
             continue
-        report[f"coverage{level}"], report[f"width{level}"] = _coverage(y, lower, upper, keep)
+        report[f"coverage{level}"], report[f"width{level}"], report[f"interval_score{level}"] = _coverage(
+            y, lower, upper, keep, level)
     report["n"] = int(len(y))
     return report
 
@@ -101,6 +118,22 @@ def slip_baseline(frame: pd.DataFrame, fallback_slip: float) -> np.ndarray:
     estimate = _floats(frame["estimated_hours"])
     slip = _floats(frame["avg_slip_ratio_90d"]) if "avg_slip_ratio_90d" in frame.columns else np.full(len(frame), np.nan)
     return estimate * np.where(np.isfinite(slip), slip, fallback_slip)
+
+
+def median_baselines(
+    train: pd.DataFrame, frame: pd.DataFrame, target: str = "outcome_duration_hours"
+) -> dict[str, np.ndarray]:
+    """Predictions for ``frame`` of the global, per-project and per-priority median durations of ``train``."""
+    durations = pd.Series(_floats(train[target]), index=train.index)
+    durations = durations[np.isfinite(durations)]
+    overall = float(durations.median()) if len(durations) else float("nan")
+    out = {"global_median": np.full(len(frame), overall)}
+    for name, column in (("project_median", "project_id"), ("priority_median", "priority")):
+        if column in train.columns and column in frame.columns:
+            medians = durations.groupby(train.loc[durations.index, column]).median()
+            out[name] = _floats(frame[column].map(medians)).copy()
+            out[name][~np.isfinite(out[name])] = overall
+    return out
 
 
 def truth_mae(

@@ -86,8 +86,9 @@ def _metric(metrics: dict[str, float], name: str, spec: str = ".3f") -> str:
     return format(metrics[name], spec) if name in metrics else "n/a"
 
 
-def _best_baseline(metrics: dict[str, float], split: str, suffix: str) -> str:
-    """The strongest ranking baseline's score, e.g. ``valid_baseline_<name>_ndcg_at_5`` (``_truth`` when against the truth)."""
+def _best_baseline(metrics: dict[str, float], split: str, suffix: str, spec: str = ".3f", lowest: bool = False) -> str:
+    """The strongest baseline's score, e.g. ``valid_baseline_<name>_ndcg_at_5`` (``_truth`` when against the truth);
+    ``lowest`` for errors (MAE)."""
     prefix = f"{split}_baseline_"
     found = {
         name[len(prefix):-len(suffix)]: value
@@ -96,8 +97,8 @@ def _best_baseline(metrics: dict[str, float], split: str, suffix: str) -> str:
     }
     if not found:
         return "n/a"
-    best = max(found, key=found.__getitem__)
-    return f"{best} {found[best]:.3f}"
+    best = (min if lowest else max)(found, key=found.__getitem__)
+    return f"{best} {found[best]:{spec}}"
 
 
 def _quality(model: str, metrics: dict[str, float]) -> list[str]:
@@ -111,11 +112,13 @@ def _quality(model: str, metrics: dict[str, float]) -> list[str]:
             f"{_metric(metrics, 'ensemble_weight_lightgbm', '.2f')}",
         ]
     return [
-        f"valid MAE {_metric(metrics, 'valid_model_mae', '.2f')} h (slip baseline "
-        f"{_metric(metrics, 'valid_baseline_slip_mae', '.2f')} h, truth {_metric(metrics, 'valid_truth_mae', '.2f')} h), "
-        f"test MAE {_metric(metrics, 'test_model_mae', '.2f')} h",
+        f"valid MAE {_metric(metrics, 'valid_model_mae', '.2f')} h (best baseline: "
+        f"{_best_baseline(metrics, 'valid', '_mae', '.2f', lowest=True)} h, truth "
+        f"{_metric(metrics, 'valid_truth_mae', '.2f')} h), test MAE {_metric(metrics, 'test_model_mae', '.2f')} h",
         f"interval coverage {_metric(metrics, 'valid_model_coverage80')} of 80%, "
-        f"{_metric(metrics, 'valid_model_coverage90')} of 90% (validation)",
+        f"{_metric(metrics, 'valid_model_coverage90')} of 90% (validation), 90% width "
+        f"{_metric(metrics, 'valid_model_width90', '.1f')} h, interval score "
+        f"{_metric(metrics, 'valid_model_interval_score90', '.1f')} h",
     ]
 
 

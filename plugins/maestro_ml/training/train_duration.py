@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from maestro_ml.evaluation.duration import duration_report, global_median_slip, slip_baseline, truth_mae
+from maestro_ml.evaluation.duration import (
+    duration_report,
+    global_median_slip,
+    median_baselines,
+    slip_baseline,
+    truth_mae,
+)
 from maestro_ml.evaluation.ranking import TRUTH_KEYS
 from maestro_ml.training import data
 from maestro_ml.training.duration import Calibration, QuantileMLP, pinball_loss, predict_log_quantiles
@@ -118,6 +124,7 @@ def _evaluate(model: DurationModel, splits: dict[str, pd.DataFrame], train: pd.D
         report = {
             "model": duration_report(y, pred, *intervals[80], *intervals[90]),
             "baseline_slip": duration_report(y, slip_baseline(frame, fallback)),
+            **{f"baseline_{name}": duration_report(y, guess) for name, guess in median_baselines(train, frame).items()},
         }
         if truth is not None:
             report["truth"] = {"mae": truth_mae(frame, truth)}
