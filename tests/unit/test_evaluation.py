@@ -229,6 +229,28 @@ def test_baseline_scores() -> None:
     assert least_loaded_scores(frame.iloc[0:0]).shape == (0,)
 
 
+def test_project_baselines_count_only_choices_made_before_each_decision() -> None:
+    from maestro_ml.evaluation.ranking import project_history_scores
+
+    at = pd.Timestamp("2026-11-01", tz="UTC")
+    rows = [  # (decision, project, user, hours after `at`, chosen)
+        ("d1", "P", "u1", 1, 1), ("d1", "P", "u2", 1, 0),
+        ("d2", "P", "u1", 2, 0), ("d2", "P", "u2", 2, 1),
+        ("d3", "P", "u1", 3, 0), ("d3", "P", "u2", 3, 0), ("d3", "P", "u3", 3, 1),
+        ("d4", "Q", "u3", 3, 1), ("d4", "Q", "u1", 3, 0),
+    ]
+    history = pd.DataFrame(rows, columns=["decision_id", "project_id", "user_id", "h", "chosen"])
+    history["assigned_at"] = at + pd.to_timedelta(history.pop("h"), unit="h")
+    frame = history[history["decision_id"] == "d3"].reset_index(drop=True)
+    scores = project_history_scores(frame, history)
+    assert scores["project_frequency"].tolist() == [1.0, 1.0, 0.0], "d3's own choice does not count"
+    assert scores["project_last_assignee"].tolist() == [0.0, 1.0, 0.0]
+    first = project_history_scores(history[history["decision_id"] == "d1"], history)
+    assert first["project_frequency"].tolist() == [0.0, 0.0] and first["project_last_assignee"].tolist() == [0.0, 0.0]
+    reports = baseline_reports(frame.assign(relevance=frame["chosen"].astype(float)), "relevance", history=history)
+    assert {"random", "project_frequency", "project_last_assignee"} <= set(reports)
+
+
 def test_baseline_reports() -> None:
     frame = _candidates()
     reports = baseline_reports(frame, "rel")

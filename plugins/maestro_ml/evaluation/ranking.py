@@ -360,6 +360,49 @@ def skill_overlap_scores(frame: pd.DataFrame) -> np.ndarray:
     return frame["skill_match"].astype("float64").fillna(0.0).to_numpy()
 
 
+def project_history_scores(
+    frame: pd.DataFrame, history: pd.DataFrame, time_col: str = "assigned_at", label_col: str = "chosen"
+) -> dict[str, np.ndarray]:
+    """Two baselines from who was chosen on the task's project before each decision, counted online.
+
+    * ``project_frequency``: how often the candidate was chosen on this project before (equal counts
+      share a score);
+    * ``project_last_assignee``: 1 for the candidate chosen last on this project before, else 0.
+
+    ``history`` holds decisions of any time (earlier splits, this one, later ones): only its chosen
+    rows strictly before each decision count, so nothing leaks from the decision itself or after it.
+    """
+    if frame.empty:
+        return {"project_frequency": np.zeros(0), "project_last_assignee": np.zeros(0)}
+    chosen = history.loc[history[label_col].astype(bool), ["project_id", "user_id", time_col]]
+    chosen = chosen.dropna(subset=["project_id", "user_id"])
+    t_chosen = pd.to_datetime(chosen[time_col], utc=True)
+    t_frame = pd.to_datetime(frame[time_col], utc=True)
+    # Events and queries in one sort: at equal times queries come first, so only strictly earlier events count.
+    keys = pd.concat([chosen["project_id"].astype(str) + "\x1f" + chosen["user_id"].astype(str),
+                      frame["project_id"].astype(str) + "\x1f" + frame["user_id"].astype(str)], ignore_index=True)
+    both = pd.DataFrame({
+        "key": keys,
+        "t": pd.concat([t_chosen, t_frame], ignore_index=True),
+        "event": np.r_[np.ones(len(chosen), dtype=np.int64), np.zeros(len(frame), dtype=np.int64)],
+        "row": np.r_[np.full(len(chosen), -1), np.arange(len(frame))],
+    }).sort_values(["key", "t", "event"], kind="mergesort")
+    both["seen"] = both.groupby("key", sort=False)["event"].cumsum()
+    queries = both[both["event"] == 0]
+    frequency = np.zeros(len(frame))
+    frequency[queries["row"].to_numpy()] = queries["seen"].to_numpy(dtype=np.float64)
+
+    last = pd.DataFrame({"project_id": chosen["project_id"].astype(str).to_numpy(), "t": t_chosen.to_numpy(),
+                         "last_user": chosen["user_id"].astype(str).to_numpy()}).sort_values("t", kind="mergesort")
+    asked = pd.DataFrame({"project_id": frame["project_id"].astype(str).to_numpy(), "t": t_frame.to_numpy(),
+                          "row": np.arange(len(frame))}).sort_values("t", kind="mergesort")
+    matched = pd.merge_asof(asked, last, on="t", by="project_id", allow_exact_matches=False)
+    is_last = np.zeros(len(frame))
+    hit = matched["last_user"].to_numpy(dtype=object) == frame["user_id"].astype(str).to_numpy()[matched["row"]]
+    is_last[matched["row"].to_numpy()] = hit.astype(np.float64)
+    return {"project_frequency": frequency, "project_last_assignee": is_last}
+
+
 BASELINES: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], np.ndarray]]] = {
     "least_loaded": (("open_estimated_hours", "open_tasks"), least_loaded_scores),
     "skill_overlap": (("skill_match",), skill_overlap_scores),
@@ -374,12 +417,20 @@ def baseline_reports(
     ks: Sequence[int] = DEFAULT_KS,
     seed: int = 0,
     ties: Ties = "stable",
+    history: pd.DataFrame | None = None,
 ) -> dict[str, dict[str, float]]:
-    """``ranking_report`` of every baseline whose input columns are in ``frame`` (``random`` always)."""
+    """``ranking_report`` of every baseline whose input columns are in ``frame`` (``random`` always).
+
+    With ``history`` (decisions with ``project_id``, ``user_id``, ``assigned_at`` and ``chosen``), also
+    the project baselines of ``project_history_scores``.
+    """
     scored: dict[str, np.ndarray] = {"random": random_scores(frame, seed)}
     for name, (needs, fn) in BASELINES.items():
         if all(c in frame.columns for c in needs):
             scored[name] = fn(frame)
+    needs = ("project_id", "user_id", "assigned_at", "chosen")
+    if history is not None and all(c in frame.columns for c in needs[:3]) and all(c in history for c in needs):
+        scored.update(project_history_scores(frame, history))
     base = frame[[relevance_col, group_col]]
     return {
         name: ranking_report(base.assign(_score=s), "_score", relevance_col, group_col, ks, ties=ties)

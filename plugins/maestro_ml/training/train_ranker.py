@@ -67,7 +67,8 @@ def _window(frame: pd.DataFrame | None) -> str:
     return f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M} UTC"
 
 
-def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.DataFrame | None) -> dict[str, Any]:
+def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.DataFrame | None,
+              history: pd.DataFrame | None = None) -> dict[str, Any]:
     scored = frame.assign(relevance=observed_relevance(frame).to_numpy())
     if truth is not None:
         scored["truth_relevance"] = truth_relevance(scored, truth).to_numpy()
@@ -79,10 +80,10 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
         report[name] = ranking_report(scored, f"score_{name}", "relevance")
         if truth is not None:
             report[f"{name}_truth"] = ranking_report(scored, f"score_{name}", "truth_relevance")
-    for name, baseline in baseline_reports(scored, "relevance", data.GROUP_COLUMN).items():
+    for name, baseline in baseline_reports(scored, "relevance", data.GROUP_COLUMN, history=history).items():
         report[f"baseline_{name}"] = baseline
     if truth is not None:
-        for name, baseline in baseline_reports(scored, "truth_relevance", data.GROUP_COLUMN).items():
+        for name, baseline in baseline_reports(scored, "truth_relevance", data.GROUP_COLUMN, history=history).items():
             report[f"baseline_{name}_truth"] = baseline
     return report
 
@@ -266,6 +267,10 @@ def run(
     if loop is not None:
         metrics["torch_best_epoch"] = loop.best_epoch
     evaluations = {"valid": valid} | ({"test": test} if test is not None else {})
+    # Who was chosen on each project before a decision: the online project baselines count it.
+    columns = ["project_id", "user_id", data.TIME_COLUMN, "chosen"]
+    parts = [f[columns] for f in (train, valid, test) if f is not None and all(c in f for c in columns)]
+    history = pd.concat(parts, ignore_index=True) if parts else None
     reports = {}
     for split, frame in evaluations.items():
         x = frame[features].to_numpy(dtype=np.float64)
@@ -274,7 +279,7 @@ def run(
         if scorer is not None and standardizer is not None:
             scores["torch"] = outputs(scorer, standardizer.transform(frame)).astype(np.float64)
             scores["ensemble"] = blend(scores["lightgbm"], scores["torch"], data.group_sizes(frame), best_weight)
-        report = _evaluate(frame, scores, truth)
+        report = _evaluate(frame, scores, truth, history)
         reports[split] = report
         for name, values in report.items():
             metrics.update(report_metrics(f"{split}_{name}", values))
