@@ -79,6 +79,9 @@ class Settings:
     # CPU niceness of batch work (feature builds, materialization, trainings) on a shared machine: the
     # hourly ingestion keeps its pace beside a training on 2 cores. 0 leaves it as the worker's.
     batch_nice: int = 10
+    # The candidate rule's managers: a user who assigned tasks to other people at least this many times
+    # before a decision is not a candidate for it (assigning to oneself never counts). 0: nobody is excluded.
+    manager_min_assignments: int = 1
 
     @property
     def feature_repo_dir(self) -> Path:
@@ -153,6 +156,7 @@ def load_settings() -> Settings:
         max_range_hours=int(_env("MAESTRO_MAX_RANGE_HOURS", str(92 * 24))),
         seed_days=int(_env("MAESTRO_SEED_DAYS", "14")),
         batch_nice=int(_env("MAESTRO_BATCH_NICE", "10")),
+        manager_min_assignments=int(_env("MAESTRO_MANAGER_MIN_ASSIGNMENTS", "1")),
     )
 
 

@@ -67,10 +67,18 @@ def test_mean_over_groups_skips_groups_without_relevant_items_and_nan_rows() -> 
     assert ndcg_at_k(frame["score"], frame["rel"], frame["g"], 3) == pytest.approx(expected)
     assert mrr(frame["score"], frame["rel"], frame["g"]) == pytest.approx((1.0 + 1 / 3) / 2)
     report = ranking_report(frame, "score", "rel", "g")
-    assert set(report) == {"ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "mrr", "groups", "rows"}
+    assert set(report) == {"ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "hits@1", "hits@3", "hits@5", "hits@10", "mrr",
+                           "coverage", "groups", "all_groups", "rows"}
     assert report["ndcg@1"] == pytest.approx(0.5)
     assert report["ndcg@10"] == pytest.approx(expected)
-    assert report["groups"] == 2 and report["rows"] == 8
+    assert (report["hits@1"], report["hits@3"]) == (pytest.approx(0.5), pytest.approx(1.0))
+    assert report["groups"] == 2 and report["all_groups"] == 3 and report["rows"] == 8
+    assert report["coverage"] == pytest.approx(2 / 3)
+    # Counted as misses (a decision whose pick is not a candidate), "z" scores 0 in every mean.
+    honest = ranking_report(frame, "score", "rel", "g", misses="zero")
+    assert honest["ndcg@10"] == pytest.approx(expected * 2 / 3) and honest["mrr"] == pytest.approx((1.0 + 1 / 3) / 3)
+    assert (honest["hits@1"], honest["hits@3"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert honest["coverage"] == report["coverage"]
     # Nullable integer labels with pd.NA behave like NaN.
     nullable = frame.assign(rel=frame["rel"].astype("Int64"))
     assert ranking_report(nullable, "score", "rel", "g") == report

@@ -10,6 +10,10 @@ Metrics
   (positions start at 1). IDCG ranks the group by relevance. The mean is over the groups with at
   least one relevant item (``rel > 0``); groups where every item has relevance 0 (and so
   ``IDCG = 0``) are left out, as are rows with a missing (NaN) relevance. ``k=None`` means no cut.
+* ``hits@k``: the share of groups whose most relevant item is in the top k.
+* Groups without a relevant item: left out of the means by default; with ``misses="zero"`` (the
+  observed labels, where a decision whose actual assignee is not a candidate is a miss of the
+  candidate rule) they count as 0, and ``coverage`` reports the share of groups that have one.
 * ``MRR``: the mean over groups of ``1 / rank`` of the first item in score order that is *most*
   relevant in its group (its relevance equals the group's maximum, which must be > 0). With the
   observed labels that is the rank of the manager's pick; with the truth grades, the rank of the
@@ -72,6 +76,7 @@ import numpy as np
 import pandas as pd
 
 Ties = Literal["stable", "pessimistic"]
+Misses = Literal["skip", "zero"]
 DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
 TRUTH_TOLERANCE = pd.Timedelta(seconds=5)
 TRUTH_LEVELS = 4
@@ -218,13 +223,31 @@ def ranking_report(
     ks: Sequence[int] = DEFAULT_KS,
     *,
     ties: Ties = "stable",
+    misses: Misses = "skip",
 ) -> dict[str, float]:
-    """``ndcg@k`` for every k in ``ks``, ``mrr``, and the number of ``groups`` (with a relevant item) and ``rows``."""
+    """``ndcg@k`` and ``hits@k`` for every k in ``ks``, ``mrr``, ``coverage`` and the counts of groups and rows.
+
+    ``misses="zero"`` (the observed labels: a decision whose pick is not among the candidates) counts
+    a group without a relevant item as 0 in every metric instead of leaving it out; ``coverage`` is
+    the share of groups that have one. ``groups`` counts the groups with a relevant item,
+    ``all_groups`` every group.
+    """
     s, r, codes, n_groups = _prepare(frame[score_col], frame[relevance_col], frame[group_col])
     ranked = _Ranked.of(s, r, codes, n_groups, ties)
-    report: dict[str, float] = {f"ndcg@{k}": _mean(_ndcg_per_group(ranked, k)) for k in ks}
-    report["mrr"] = _mean(_mrr_per_group(ranked, None))
+    mrr = _mrr_per_group(ranked, None)
+    covered = ~np.isnan(mrr)
+
+    def mean(values: np.ndarray) -> float:
+        return _mean(np.where(np.isnan(values), 0.0, values)) if misses == "zero" else _mean(values)
+
+    report: dict[str, float] = {f"ndcg@{k}": mean(_ndcg_per_group(ranked, k)) for k in ks}
+    # hits@k: the (most) relevant item is in the top k; NaN for groups without one, like MRR.
+    report |= {f"hits@{k}": mean(np.where(covered, (1.0 / np.where(covered, mrr, 1.0)) <= k + 1e-9, np.nan))
+               for k in ks}
+    report["mrr"] = mean(mrr)
+    report["coverage"] = float(covered.mean()) if n_groups else float("nan")
     report["groups"] = int(np.count_nonzero(np.bincount(codes, weights=(r > 0).astype(np.float64), minlength=n_groups)))
+    report["all_groups"] = int(n_groups)
     report["rows"] = len(s)
     return report
 
@@ -418,6 +441,7 @@ def baseline_reports(
     seed: int = 0,
     ties: Ties = "stable",
     history: pd.DataFrame | None = None,
+    misses: Misses = "skip",
 ) -> dict[str, dict[str, float]]:
     """``ranking_report`` of every baseline whose input columns are in ``frame`` (``random`` always).
 
@@ -433,6 +457,6 @@ def baseline_reports(
         scored.update(project_history_scores(frame, history))
     base = frame[[relevance_col, group_col]]
     return {
-        name: ranking_report(base.assign(_score=s), "_score", relevance_col, group_col, ks, ties=ties)
+        name: ranking_report(base.assign(_score=s), "_score", relevance_col, group_col, ks, ties=ties, misses=misses)
         for name, s in scored.items()
     }

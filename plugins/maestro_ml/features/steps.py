@@ -206,9 +206,14 @@ def sets_uri(settings: Settings, model: str, run_key: str) -> str:
 
 
 def build_sets(
-    model: str, window: dict[str, str], run_key: str, *, max_rows: int | None = None, settings: Settings | None = None
+    model: str, window: dict[str, str], run_key: str, *, max_rows: int | None = None, add_chosen: bool = False,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Build and write the train/valid/test sets of ``model`` (atomic Parquet files, one per split)."""
+    """Build and write the train/valid/test sets of ``model`` (atomic Parquet files, one per split).
+
+    ``add_chosen`` adds each decision's assignee to the *training* candidates when the candidate rule
+    missed them; validation and test never get it, so their scores count those misses.
+    """
     settings = settings or get_settings()
     spec = model_spec(model)
     kind = spec.training_set
@@ -220,7 +225,7 @@ def build_sets(
     out: dict[str, Any] = {"model": model, "kind": kind, "window": window, "uris": {}, "rows": {}, "groups": {}}
     for split, (lo, hi) in bounds.items():
         frame = training_set(kind, lo, hi, settings=settings, feature_service=spec.feature_service,
-                             max_rows=max_rows if split == "train" else None)
+                             max_rows=max_rows if split == "train" else None, add_chosen=add_chosen and split == "train")
         uri = join_uri(sets_uri(settings, model, run_key), f"{split}.parquet")
         with storage.atomic_open(uri) as handle:
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle)

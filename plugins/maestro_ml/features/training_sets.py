@@ -56,16 +56,30 @@ CHUNK_ROWS = 10_000
 OUTCOME_COLUMNS = ["completed", "completed_on_time", "duration_hours", "reassigned", "slip_ratio"]
 
 
-def _decisions(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Assignment events in ``[start, end)`` with their task's project and team, and each manager's first decision."""
+def managers_since(history: pd.DataFrame, min_assignments: int) -> pd.DataFrame:
+    """``user_id, manager_since``: when each user had assigned tasks to *other people* ``min_assignments`` times.
+
+    Self-assignment is common in real trackers and says nothing about who manages: it never counts.
+    ``min_assignments`` 0 makes nobody a manager.
+    """
+    if min_assignments <= 0:
+        return pd.DataFrame({"user_id": pd.Series(dtype=object), "manager_since": pd.Series(dtype=TS_DTYPE)})
+    others = history[history["actor_id"].notna() & (history["actor_id"] != history["assignee_id"])]
+    others = others.sort_values("occurred_at", kind="mergesort")
+    nth = others[others.groupby("actor_id", sort=False).cumcount() == min_assignments - 1]
+    return nth[["actor_id", "occurred_at"]].rename(columns={"actor_id": "user_id", "occurred_at": "manager_since"})
+
+
+def _decisions(
+    lake_uri: str, start: pd.Timestamp, end: pd.Timestamp, manager_min_assignments: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assignment events in ``[start, end)`` with their task's project and team, and when each manager became one."""
     cols = ["event_id", "occurred_at", "actor_id", "task_id", "assignee_id"]
     history = to_frame(
         lake.read_events(lake_uri, "task_assigned", (start - pd.Timedelta(LOOKBACK)).to_pydatetime(),
                          end.to_pydatetime(), columns=cols)
     )
-    managers = history.groupby("actor_id", as_index=False)["occurred_at"].min().rename(
-        columns={"actor_id": "user_id", "occurred_at": "manager_since"}
-    )
+    managers = managers_since(history, manager_min_assignments)
     decisions = history[(history["occurred_at"] >= start) & (history["occurred_at"] < end)]
     tasks = to_frame(lake.read_state(lake_uri, "tasks").select(["task_id", "project_id"]))
     projects = to_frame(lake.read_state(lake_uri, "projects").select(["project_id", "team_id"]))
@@ -90,13 +104,21 @@ def ranking_entities(
     *,
     max_candidates: int | None = None,
     seed: int = 0,
+    add_chosen: bool = False,
+    manager_min_assignments: int = 1,
 ) -> pd.DataFrame:
-    """One row per (decision, eligible candidate) for the decisions in ``[start, end)``; ``chosen`` marks the pick.
+    """One row per (decision, candidate) for the decisions in ``[start, end)``; ``chosen`` marks the pick.
+
+    The candidate rule, the one place it is defined: the members of the task's project's team who
+    had joined and not left at the decision, minus its managers (``managers_since``). A decision
+    whose actual assignee is not a candidate keeps its candidates and no chosen row: evaluation
+    counts it as a miss and reports the rule's coverage. ``add_chosen`` adds the assignee back as a
+    candidate (for a training split only, behind a flag; never for evaluation).
 
     With ``max_candidates``, a decision with more candidates keeps the chosen one plus a seeded sample.
     """
     lo, hi = utc_timestamp(start), utc_timestamp(end)
-    decisions, managers = _decisions(lake_uri, lo, hi)
+    decisions, managers = _decisions(lake_uri, lo, hi, manager_min_assignments)
     users = to_frame(lake.read_state(lake_uri, "users").select(["user_id", "team_id", "joined_at", "left_at"]))
     pairs = decisions[["decision_id", "task_id", "project_id", "team_id", "occurred_at", "assignee_id"]].merge(
         users, on="team_id", how="inner"
@@ -105,11 +127,11 @@ def ranking_entities(
     eligible = pairs["joined_at"].notna() & (pairs["joined_at"] <= pairs["occurred_at"])
     eligible &= pairs["left_at"].isna() | (pairs["left_at"] > pairs["occurred_at"])
     eligible &= pairs["manager_since"].isna() | (pairs["manager_since"] >= pairs["occurred_at"])
-    pairs = pairs[eligible | (pairs["user_id"] == pairs["assignee_id"])]
-    chosen = decisions[["decision_id", "task_id", "project_id", "occurred_at", "assignee_id"]].assign(
-        user_id=decisions["assignee_id"]
-    )
-    frame = pd.concat([pairs[chosen.columns], chosen], ignore_index=True).drop_duplicates(["decision_id", "user_id"])
+    columns = ["decision_id", "task_id", "project_id", "occurred_at", "assignee_id", "user_id"]
+    parts = [pairs.loc[eligible, columns]]
+    if add_chosen:
+        parts.append(decisions[columns[:-1]].assign(user_id=decisions["assignee_id"]))
+    frame = pd.concat(parts, ignore_index=True).drop_duplicates(["decision_id", "user_id"])
     frame["chosen"] = (frame["user_id"] == frame["assignee_id"]).astype("int64")
     if max_candidates is not None:
         rng = np.random.default_rng(seed)
@@ -226,8 +248,11 @@ def training_set(
     seed: int = 0,
     chunk_rows: int = CHUNK_ROWS,
     engine: JoinEngine = "local",
+    add_chosen: bool = False,
 ) -> pd.DataFrame:
     """A point-in-time-correct training set of ``kind`` for the decisions in ``[start, end)``.
+
+    Ranking sets use the candidate rule of ``ranking_entities`` (``add_chosen`` only for training).
 
     Columns: the entity columns (``decision_id, task_id, user_id, project_id, assigned_at,
     event_timestamp, request_time_unix``; ``chosen`` for ranking), the feature service's features
@@ -244,7 +269,8 @@ def training_set(
     store = store or get_store(settings)
     started = time.perf_counter()
     if kind == "ranking":
-        entities = ranking_entities(settings.lake_uri, start, end, max_candidates=max_candidates, seed=seed)
+        entities = ranking_entities(settings.lake_uri, start, end, max_candidates=max_candidates, seed=seed,
+                                    add_chosen=add_chosen, manager_min_assignments=settings.manager_min_assignments)
     elif kind == "duration":
         entities = duration_entities(settings.lake_uri, settings.features_uri, start, end)
     else:

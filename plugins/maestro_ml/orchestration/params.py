@@ -71,6 +71,10 @@ def training_params() -> dict[str, Param]:
                           description="Cap on training rows: whole decisions drawn at random, so a years-long window keeps its "
                                       "time profile; empty: no cap",
                           section=training),
+        "add_chosen": Param(False, type="boolean", title="Add the assignee to the training candidates",
+                            description="Ranker only: where the candidate rule missed a decision's assignee, add them "
+                                        "to the training set's candidates (validation and test never get them)",
+                            section=training),
         "epochs": Param(30, type="integer", minimum=1, maximum=500, title="PyTorch epochs",
                         description="Most epochs of the PyTorch models (early stopping may end sooner)",
                         section=training),

@@ -72,9 +72,10 @@ def build_training_sets(model: str, checked: dict, params: dict | None = None, r
     from maestro_ml.features.steps import build_sets
 
     max_rows = (params or {}).get("max_rows")
+    add_chosen = bool((params or {}).get("add_chosen", False))
     # An empty window stays empty: fail at once instead of retrying (and holding up the next runs).
     return fail_without_retry_on_bad_data(
-        lambda: build_sets(model, checked["window"], run_id or "manual", max_rows=max_rows)
+        lambda: build_sets(model, checked["window"], run_id or "manual", max_rows=max_rows, add_chosen=add_chosen)
     )
 
 

@@ -105,7 +105,9 @@ def _quality(model: str, metrics: dict[str, float]) -> list[str]:
     if model == "task_assignment":
         return [
             f"valid NDCG@5 {_metric(metrics, 'valid_ensemble_ndcg_at_5')} (best baseline: "
-            f"{_best_baseline(metrics, 'valid', '_ndcg_at_5')}), MRR {_metric(metrics, 'valid_ensemble_mrr')}, "
+            f"{_best_baseline(metrics, 'valid', '_ndcg_at_5')}), hits@5 {_metric(metrics, 'valid_ensemble_hits_at_5')}, "
+            f"MRR {_metric(metrics, 'valid_ensemble_mrr')}, candidate coverage "
+            f"{_metric(metrics, 'valid_ensemble_coverage')} (misses count 0), "
             f"test NDCG@5 {_metric(metrics, 'test_ensemble_ndcg_at_5')}",
             f"ground-truth NDCG@5 {_metric(metrics, 'valid_ensemble_truth_ndcg_at_5')} of 1.0 (best baseline: "
             f"{_best_baseline(metrics, 'valid', '_truth_ndcg_at_5')}), LightGBM weight "

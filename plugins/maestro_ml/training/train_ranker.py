@@ -77,10 +77,12 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
     report: dict[str, Any] = {}
     for name, values in scores.items():
         scored[f"score_{name}"] = values
-        report[name] = ranking_report(scored, f"score_{name}", "relevance")
+        # A decision whose actual assignee is not a candidate is a miss of the candidate rule: it counts 0.
+        report[name] = ranking_report(scored, f"score_{name}", "relevance", misses="zero")
         if truth is not None:
             report[f"{name}_truth"] = ranking_report(scored, f"score_{name}", "truth_relevance")
-    for name, baseline in baseline_reports(scored, "relevance", data.GROUP_COLUMN, history=history).items():
+    for name, baseline in baseline_reports(scored, "relevance", data.GROUP_COLUMN, history=history,
+                                           misses="zero").items():
         report[f"baseline_{name}"] = baseline
     if truth is not None:
         for name, baseline in baseline_reports(scored, "truth_relevance", data.GROUP_COLUMN, history=history).items():
