@@ -43,7 +43,7 @@ def test_summary_lines_come_from_the_logged_metric_names() -> None:
     assert _best_baseline(ranker, "valid", "_ndcg_at_5") == "skill_overlap 0.500"
     assert _best_baseline(ranker, "valid", "_truth_ndcg_at_5") == "least_loaded 0.610"
     lines = _quality("task_assignment", ranker)
-    assert "valid NDCG@5 0.710" in lines[0] and "ground-truth NDCG@5 0.880" in lines[1]
+    assert "valid NDCG@5 0.710" in lines[0] and "ground-truth NDCG@5 0.880" in lines[2]
     duration = {"valid_model_mae": 5.24, "valid_baseline_slip_mae": 5.44, "valid_baseline_project_median_mae": 5.31,
                 "valid_baseline_global_median_mae": 6.0, "valid_truth_mae": 4.9, "valid_model_coverage80": 0.81,
                 "valid_model_coverage90": 0.9, "valid_model_width90": 12.25, "valid_model_interval_score90": 20.0}

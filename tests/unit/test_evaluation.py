@@ -259,6 +259,21 @@ def test_project_baselines_count_only_choices_made_before_each_decision() -> Non
     assert {"random", "project_frequency", "project_last_assignee"} <= set(reports)
 
 
+def test_the_paired_bootstrap_brackets_the_mean_difference_and_shrinks_with_more_decisions() -> None:
+    from maestro_ml.evaluation.ranking import ndcg_per_group, paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    small_a, small_b = rng.random(50) + 0.1, rng.random(50)
+    small = paired_bootstrap(small_a, small_b, seed=2)
+    assert small["lo"] < small["diff"] < small["hi"] and small["n"] == 50
+    big_a, big_b = rng.random(5_000) + 0.1, rng.random(5_000)
+    big = paired_bootstrap(big_a, big_b, seed=2)
+    assert big["hi"] - big["lo"] < small["hi"] - small["lo"] and big["lo"] > 0
+    assert paired_bootstrap(np.array([np.nan]), np.array([1.0]))["n"] == 0
+    frame = pd.DataFrame({"g": ["x", "x", "y", "y"], "s": [2.0, 1.0, 2.0, 1.0], "rel": [1, 0, 0, 0]})
+    assert ndcg_per_group(frame, "s", "rel", "g", 5).tolist() == [1.0, 0.0], "a miss counts 0"
+
+
 def test_baseline_reports() -> None:
     frame = _candidates()
     reports = baseline_reports(frame, "rel")

@@ -252,6 +252,35 @@ def ranking_report(
     return report
 
 
+def ndcg_per_group(
+    frame: pd.DataFrame, score_col: str, relevance_col: str, group_col: str = "decision_id", k: int | None = 5,
+    *, ties: Ties = "stable", misses: Misses = "zero",
+) -> np.ndarray:
+    """NDCG@k of every group, in the order the groups first appear (misses as 0 or NaN)."""
+    s, r, codes, n_groups = _prepare(frame[score_col], frame[relevance_col], frame[group_col])
+    values = _ndcg_per_group(_Ranked.of(s, r, codes, n_groups, ties), k)
+    return np.where(np.isnan(values), 0.0, values) if misses == "zero" else values
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, rounds: int = 2_000, seed: int = 0,
+                     level: float = 0.95) -> dict[str, float]:
+    """Mean of ``a - b`` over paired units (decisions) and its percentile bootstrap interval.
+
+    Units are resampled with replacement, the same units for both, so the interval is that of the
+    difference, not of two separate means. NaN pairs are dropped.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    diff = a[keep] - b[keep]
+    if len(diff) == 0:
+        return {"diff": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(rounds, len(diff)))].mean(axis=1)
+    tail = (1 - level) / 2
+    return {"diff": float(diff.mean()), "lo": float(np.quantile(means, tail)),
+            "hi": float(np.quantile(means, 1 - tail)), "n": int(len(diff))}
+
+
 # --------------------------------------------------------------------------- labels
 
 
@@ -432,6 +461,20 @@ BASELINES: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], np.ndarray]
 }
 
 
+def baseline_score_columns(
+    frame: pd.DataFrame, *, seed: int = 0, history: pd.DataFrame | None = None
+) -> dict[str, np.ndarray]:
+    """The scores of every baseline whose inputs ``frame`` (and ``history``) carry; ``random`` always."""
+    scored: dict[str, np.ndarray] = {"random": random_scores(frame, seed)}
+    for name, (needs, fn) in BASELINES.items():
+        if all(c in frame.columns for c in needs):
+            scored[name] = fn(frame)
+    needs = ("project_id", "user_id", "assigned_at", "chosen")
+    if history is not None and all(c in frame.columns for c in needs[:3]) and all(c in history for c in needs):
+        scored.update(project_history_scores(frame, history))
+    return scored
+
+
 def baseline_reports(
     frame: pd.DataFrame,
     relevance_col: str,
@@ -448,13 +491,7 @@ def baseline_reports(
     With ``history`` (decisions with ``project_id``, ``user_id``, ``assigned_at`` and ``chosen``), also
     the project baselines of ``project_history_scores``.
     """
-    scored: dict[str, np.ndarray] = {"random": random_scores(frame, seed)}
-    for name, (needs, fn) in BASELINES.items():
-        if all(c in frame.columns for c in needs):
-            scored[name] = fn(frame)
-    needs = ("project_id", "user_id", "assigned_at", "chosen")
-    if history is not None and all(c in frame.columns for c in needs[:3]) and all(c in history for c in needs):
-        scored.update(project_history_scores(frame, history))
+    scored = baseline_score_columns(frame, seed=seed, history=history)
     base = frame[[relevance_col, group_col]]
     return {
         name: ranking_report(base.assign(_score=s), "_score", relevance_col, group_col, ks, ties=ties, misses=misses)

@@ -109,6 +109,9 @@ def _quality(model: str, metrics: dict[str, float]) -> list[str]:
             f"MRR {_metric(metrics, 'valid_ensemble_mrr')}, candidate coverage "
             f"{_metric(metrics, 'valid_ensemble_coverage')} (misses count 0), "
             f"test NDCG@5 {_metric(metrics, 'test_ensemble_ndcg_at_5')}",
+            f"NDCG@5 minus the best baseline's {_metric(metrics, 'valid_ensemble_vs_best_baseline_ndcg_at_5_diff', '+.3f')}"
+            f" (paired bootstrap 95%: {_metric(metrics, 'valid_ensemble_vs_best_baseline_ndcg_at_5_diff_lo95', '+.3f')}"
+            f" .. {_metric(metrics, 'valid_ensemble_vs_best_baseline_ndcg_at_5_diff_hi95', '+.3f')})",
             f"ground-truth NDCG@5 {_metric(metrics, 'valid_ensemble_truth_ndcg_at_5')} of 1.0 (best baseline: "
             f"{_best_baseline(metrics, 'valid', '_truth_ndcg_at_5')}), LightGBM weight "
             f"{_metric(metrics, 'ensemble_weight_lightgbm', '.2f')}",

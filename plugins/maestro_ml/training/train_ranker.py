@@ -14,7 +14,10 @@ import pandas as pd
 from maestro_ml.evaluation.ranking import (
     TRUTH_KEYS,
     baseline_reports,
+    baseline_score_columns,
+    ndcg_per_group,
     observed_relevance,
+    paired_bootstrap,
     ranking_report,
     truth_relevance,
 )
@@ -87,7 +90,23 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
     if truth is not None:
         for name, baseline in baseline_reports(scored, "truth_relevance", data.GROUP_COLUMN, history=history).items():
             report[f"baseline_{name}_truth"] = baseline
+    report["ensemble_vs_best_baseline"] = _against_best_baseline(scored, report, history)
     return report
+
+
+def _against_best_baseline(scored: pd.DataFrame, report: dict[str, Any],
+                           history: pd.DataFrame | None) -> dict[str, Any]:
+    """NDCG@5 of the ensemble minus the strongest baseline's, per decision, with a paired bootstrap 95% interval."""
+    names = [n[len("baseline_"):] for n in report if n.startswith("baseline_") and not n.endswith("_truth")]
+    if "ensemble" not in report or not names:
+        return {}
+    best = max(names, key=lambda n: report[f"baseline_{n}"]["ndcg@5"])
+    baseline_scores = baseline_score_columns(scored, history=history)[best]
+    model = ndcg_per_group(scored, "score_ensemble", "relevance", data.GROUP_COLUMN, 5)
+    other = ndcg_per_group(scored.assign(_baseline=baseline_scores), "_baseline", "relevance", data.GROUP_COLUMN, 5)
+    result = paired_bootstrap(model, other)
+    return {"baseline": best, "ndcg@5_diff": result["diff"], "ndcg@5_diff_lo95": result["lo"],
+            "ndcg@5_diff_hi95": result["hi"], "decisions": result["n"]}
 
 
 def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -> None:
@@ -290,10 +309,15 @@ def run(
     mlflow.log_artifact(str(workdir / "evaluation.json"))
 
     started = time.perf_counter()
+    versus = reports["valid"].get("ensemble_vs_best_baseline") or {}
     table = "\n".join(
-        ["| model | NDCG@1 | NDCG@5 | NDCG@10 | MRR |", "|---|---|---|---|---|"]
-        + [f"| {name} | {r['ndcg@1']:.3f} | {r['ndcg@5']:.3f} | {r['ndcg@10']:.3f} | {r['mrr']:.3f} |"
-           for name, r in reports["valid"].items()]
+        ["| model | NDCG@1 | NDCG@5 | NDCG@10 | hits@5 | MRR | coverage |", "|---|---|---|---|---|---|---|"]
+        + [f"| {name} | {r['ndcg@1']:.3f} | {r['ndcg@5']:.3f} | {r['ndcg@10']:.3f} | {r.get('hits@5', float('nan')):.3f} "
+           f"| {r['mrr']:.3f} | {r.get('coverage', float('nan')):.3f} |"
+           for name, r in reports["valid"].items() if "ndcg@5" in r]
+        + ([f"\nEnsemble minus the strongest baseline ({versus['baseline']}), NDCG@5 per decision: "
+            f"{versus['ndcg@5_diff']:+.3f}, paired bootstrap 95% interval [{versus['ndcg@5_diff_lo95']:+.3f}, "
+            f"{versus['ndcg@5_diff_hi95']:+.3f}] over {versus['decisions']} decisions."] if versus else [])
     )
     card = MODEL_CARD.format(
         train_window=_window(train), valid_window=_window(valid), test_window=_window(test),
