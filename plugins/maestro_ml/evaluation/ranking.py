@@ -485,13 +485,14 @@ def baseline_reports(
     ties: Ties = "stable",
     history: pd.DataFrame | None = None,
     misses: Misses = "skip",
+    scores: dict[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, float]]:
     """``ranking_report`` of every baseline whose input columns are in ``frame`` (``random`` always).
 
     With ``history`` (decisions with ``project_id``, ``user_id``, ``assigned_at`` and ``chosen``), also
-    the project baselines of ``project_history_scores``.
+    the project baselines of ``project_history_scores``. ``scores``: ``baseline_score_columns`` already computed.
     """
-    scored = baseline_score_columns(frame, seed=seed, history=history)
+    scored = scores if scores is not None else baseline_score_columns(frame, seed=seed, history=history)
     base = frame[[relevance_col, group_col]]
     return {
         name: ranking_report(base.assign(_score=s), "_score", relevance_col, group_col, ks, ties=ties, misses=misses)

@@ -322,9 +322,13 @@ class _StateFiles:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def remember(self, uri: str, table: pa.Table) -> None:
+        """Keep ``table`` as the content of the local file ``uri`` as it is now (just written)."""
         path = storage.local_path(uri)
-        identity = None if path is None else self._identity(path)
-        if path is None or identity is None or table.num_rows > self._max_rows:
+        if path is not None:
+            self._put(path, self._identity(path), table)
+
+    def _put(self, path: str, identity: tuple[int, int, int] | None, table: pa.Table) -> None:
+        if identity is None or table.num_rows > self._max_rows:
             return
         with self._lock:
             self._drop(path)
@@ -341,6 +345,7 @@ class _StateFiles:
     def read(self, uri: str) -> pa.Table | None:
         """The file's table, or None when it does not exist."""
         path = storage.local_path(uri)
+        identity = None
         if path is not None:
             identity = self._identity(path)
             if identity is None:
@@ -356,13 +361,9 @@ class _StateFiles:
                 table = pq.read_table(handle)
         except FileNotFoundError:  # compacted away since it was listed: the base has it
             return None
-        self.remember(uri, table)
+        if path is not None:  # under the identity seen before the read: a file replaced meanwhile is read again
+            self._put(path, identity, table)
         return table
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tables.clear()
-            self._rows = 0
 
 
 STATE_FILES = _StateFiles()
@@ -375,8 +376,7 @@ def read_state(lake_uri: str, name: str) -> pa.Table:
     """
 
     state_dir(lake_uri, name)  # KeyError for an unknown table
-    uris = [state_base_uri(lake_uri, name)] if storage.exists(state_base_uri(lake_uri, name)) else []
-    uris += state_delta_uris(lake_uri, name)
+    uris = [state_base_uri(lake_uri, name), *state_delta_uris(lake_uri, name)]  # a missing base reads as None
     parts = [table for table in (STATE_FILES.read(uri) for uri in uris) if table is not None]
     return merge_states(name, parts)
 

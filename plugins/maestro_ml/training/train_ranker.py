@@ -84,26 +84,25 @@ def _evaluate(frame: pd.DataFrame, scores: dict[str, np.ndarray], truth: pd.Data
         report[name] = ranking_report(scored, f"score_{name}", "relevance", misses="zero")
         if truth is not None:
             report[f"{name}_truth"] = ranking_report(scored, f"score_{name}", "truth_relevance")
-    for name, baseline in baseline_reports(scored, "relevance", data.GROUP_COLUMN, history=history,
-                                           misses="zero").items():
+    baselines = baseline_score_columns(scored, history=history)
+    for name, baseline in baseline_reports(scored, "relevance", data.GROUP_COLUMN, misses="zero",
+                                           scores=baselines).items():
         report[f"baseline_{name}"] = baseline
     if truth is not None:
-        for name, baseline in baseline_reports(scored, "truth_relevance", data.GROUP_COLUMN, history=history).items():
+        for name, baseline in baseline_reports(scored, "truth_relevance", data.GROUP_COLUMN, scores=baselines).items():
             report[f"baseline_{name}_truth"] = baseline
-    report["ensemble_vs_best_baseline"] = _against_best_baseline(scored, report, history)
+    report["ensemble_vs_best_baseline"] = _against_best_baseline(scored, report, baselines)
     return report
 
 
 def _against_best_baseline(scored: pd.DataFrame, report: dict[str, Any],
-                           history: pd.DataFrame | None) -> dict[str, Any]:
+                           baselines: dict[str, np.ndarray]) -> dict[str, Any]:
     """NDCG@5 of the ensemble minus the strongest baseline's, per decision, with a paired bootstrap 95% interval."""
-    names = [n[len("baseline_"):] for n in report if n.startswith("baseline_") and not n.endswith("_truth")]
-    if "ensemble" not in report or not names:
+    if "ensemble" not in report or not baselines:
         return {}
-    best = max(names, key=lambda n: report[f"baseline_{n}"]["ndcg@5"])
-    baseline_scores = baseline_score_columns(scored, history=history)[best]
+    best = max(baselines, key=lambda n: report[f"baseline_{n}"]["ndcg@5"])
     model = ndcg_per_group(scored, "score_ensemble", "relevance", data.GROUP_COLUMN, 5)
-    other = ndcg_per_group(scored.assign(_baseline=baseline_scores), "_baseline", "relevance", data.GROUP_COLUMN, 5)
+    other = ndcg_per_group(scored.assign(_baseline=baselines[best]), "_baseline", "relevance", data.GROUP_COLUMN, 5)
     result = paired_bootstrap(model, other)
     return {"baseline": best, "ndcg@5_diff": result["diff"], "ndcg@5_diff_lo95": result["lo"],
             "ndcg@5_diff_hi95": result["hi"], "decisions": result["n"]}
