@@ -34,10 +34,24 @@ _PROJECT_COLUMNS = [
     "project_reopen_rate_28d",
 ]
 
+# v1's user activity, named one by one: features added to the view later belong to later versions.
+_ACTIVITY_COLUMNS_V1 = [
+    "open_tasks",
+    "open_estimated_hours",
+    "hours_logged_7d",
+    "hours_logged_28d",
+    "completed_28d",
+    "completed_90d",
+    "on_time_rate_28d",
+    "on_time_rate_90d",
+    "avg_slip_ratio_90d",
+    "reassignments_90d",
+]
+
 # Both models read the same (task, user) pair; they are versioned apart so that either can change alone.
 _PAIR_FEATURES = [
     user_profile_features[["seniority", "weekly_capacity_hours", "tenure_days"]],
-    user_activity_features,
+    user_activity_features[_ACTIVITY_COLUMNS_V1],
     task_features[_TASK_COLUMNS],
     project_features[_PROJECT_COLUMNS],
     task_urgency_features,

@@ -309,6 +309,32 @@ def test_schema_drift_is_critical_and_names_the_column() -> None:
     assert len(outcome.critical_failures) == 4, outcome.describe()
 
 
+def test_missing_optional_fields_warn_while_a_present_one_out_of_range_still_blocks() -> None:
+    """Real trackers lack estimates, due dates, skills and assigners: their absence is reported, never blocking."""
+    rows = clean_rows()
+    _extra(rows, "task_created", 40, task_id="t5", estimated_hours=None, due_at=None, required_skills=None)
+    _extra(rows, "task_assigned", 41, actor_id=None)
+    _extra(rows, "task_completed", 42, assignee_id=None)
+    _extra(rows, "user_joined", 43, user_id="u5", seniority=None, weekly_capacity_hours=None, skills=None)
+
+    outcome = run_events(rows)
+
+    assert outcome.success and outcome.critical_failures == [], outcome.describe()
+    for suite, column in [("events.task_created", "estimated_hours"), ("events.task_created", "due_at"),
+                          ("events.task_created", "required_skills"), ("events.task_assigned", "actor_id"),
+                          ("events.task_completed", "assignee_id"), ("events.user_joined", "seniority"),
+                          ("events.user_joined", "weekly_capacity_hours"), ("events.user_joined", "skills")]:
+        missing = failure(outcome.warnings, suite, "expect_column_values_to_not_be_null", column)
+        assert missing["check"] == "completeness" and missing["severity"] == "warning"
+        assert missing["unexpected_count"] == 1, (suite, column)
+
+    _extra(rows, "task_created", 44, task_id="t6", estimated_hours=-3.0, due_at=None)
+    blocked = run_events(rows)
+    assert not blocked.success
+    assert failure(blocked.critical_failures, "events.task_created", "expect_column_values_to_be_between",
+                   "estimated_hours")["sample"] == [-3.0]
+
+
 def test_warning_only_issue_keeps_success() -> None:
     outcome = run_events(trailing_volumes=[1000, 1100, 900, 1000])  # 14 events against ~1000 an hour
 

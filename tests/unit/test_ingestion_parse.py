@@ -40,7 +40,7 @@ def test_every_dirt_class_is_quarantined_with_its_reason_and_neighbours_survive(
         ('"just a string"', "not_an_object", "string"),
         (ev("task_archived"), "unknown_event_type", "task_archived"),
         ({k: v for k, v in ev("time_logged").items() if k != "hours"}, "missing_required_field", "hours"),
-        (ev("task_assigned", actor_id=None), "missing_required_field", "actor_id"),
+        (ev("task_assigned", assignee_id=None), "missing_required_field", "assignee_id"),
         ({k: v for k, v in ev("user_left").items() if k != "event_type"}, "missing_required_field", "event_type"),
         ({k: v for k, v in ev("user_left").items() if k != "event_id"}, "missing_required_field", "event_id"),
         (ev("time_logged", hours="three"), "wrong_type", "hours"),

@@ -6,7 +6,8 @@ ISO-8601 strings in UTC (``2026-11-02T13:45:07.123456Z``) on the wire and
 ``timestamp[us, UTC]`` in the lake.
 
 ``REQUIRED`` lists, per type, the fields that must be present and non-null; every other
-field of the type is optional (nullable). ``PII_HASHED`` fields are replaced by a keyed
+field of the type is optional (nullable). ``EXPECTED`` names the optional fields whose absence
+is worth a warning (real trackers often lack them; see the README's "Optional fields"). ``PII_HASHED`` fields are replaced by a keyed
 hash before anything is written, ``FREE_TEXT`` fields are scrubbed of emails and phone
 numbers.
 """
@@ -109,18 +110,29 @@ _TYPE_FIELDS: dict[str, list[pa.Field]] = {
 EVENT_TYPES: tuple[str, ...] = tuple(_TYPE_FIELDS)
 
 REQUIRED: dict[str, frozenset[str]] = {
-    "user_joined": frozenset({"user_id", "team_id", "email", "name", "seniority", "weekly_capacity_hours", "skills"}),
+    "user_joined": frozenset({"user_id", "team_id", "email", "name"}),
     "user_left": frozenset({"user_id"}),
-    "project_created": frozenset({"project_id", "team_id", "name", "priority", "deadline", "required_skills"}),
-    "task_created": frozenset(
-        {"task_id", "project_id", "title", "priority", "estimated_hours", "due_at", "required_skills"}
-    ),
-    "task_assigned": frozenset({"task_id", "assignee_id", "actor_id"}),
+    "project_created": frozenset({"project_id", "team_id", "name", "priority"}),
+    "task_created": frozenset({"task_id", "project_id", "title", "priority"}),
+    "task_assigned": frozenset({"task_id", "assignee_id"}),
     "task_status_changed": frozenset({"task_id", "from_status", "to_status"}),
-    "task_completed": frozenset({"task_id", "assignee_id"}),
+    "task_completed": frozenset({"task_id"}),
     "task_reopened": frozenset({"task_id"}),
     "comment_added": frozenset({"comment_id", "task_id", "actor_id", "text"}),
     "time_logged": frozenset({"task_id", "user_id", "hours"}),
+}
+
+# Fields our own product always fills but real trackers often lack (no estimates, no skills, no due
+# dates, an assignment whose assigner was not recorded, a completion without its assignee). They are
+# optional: a row without them lands, the hourly GX suite *warns* about how many lack them, and the
+# features carry a null plus an ``*_known`` indicator instead of a made-up value. Where such a field
+# is present, its range is checked as strictly as a required one.
+EXPECTED: dict[str, frozenset[str]] = {
+    "user_joined": frozenset({"seniority", "weekly_capacity_hours", "skills"}),
+    "project_created": frozenset({"deadline", "required_skills"}),
+    "task_created": frozenset({"estimated_hours", "due_at", "required_skills"}),
+    "task_assigned": frozenset({"actor_id"}),
+    "task_completed": frozenset({"assignee_id"}),
 }
 
 

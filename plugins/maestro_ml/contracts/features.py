@@ -82,6 +82,11 @@ class View:
         return next(f for f in self.features if f.name == name)
 
 
+def _known(name: str, what: str) -> Feature:
+    return Feature(name, "Int64", f"1 when {what} is recorded: optional fields are null when missing, never guessed.",
+                   0, 1)
+
+
 def _rate(name: str, what: str) -> Feature:
     return Feature(name, "Float32", f"{what}; smoothed toward {PRIOR_RATE} with weight {PRIOR_WEIGHT}", 0.0, 1.0)
 
@@ -92,11 +97,16 @@ USER_PROFILE = View(
     description="Who a user is: team, seniority, capacity, tenure and skill vector.",
     features=(
         Feature("team_id", "String", "Team the user belongs to."),
-        Feature("seniority", "Int64", "1 (junior) to 5 (principal).", 1, 5),
-        Feature("weekly_capacity_hours", "Float32", "Hours a week the user can work.", 0.0, 168.0),
+        Feature("seniority", "Int64", "1 (junior) to 5 (principal); null when not recorded.", 1, 5, nullable=True),
+        Feature("weekly_capacity_hours", "Float32", "Hours a week the user can work; null when not recorded.", 0.0,
+                168.0, nullable=True),
         Feature("tenure_days", "Float32", "Days since the user joined.", 0.0, None),
-        *(Feature(f"skill_{name}", "Float32", f"Proficiency in {name}, 0 to 1.", 0.0, 1.0) for name in SKILL_NAMES),
+        *(Feature(f"skill_{name}", "Float32", f"Proficiency in {name}, 0 to 1; null without a skill profile.", 0.0,
+                  1.0, nullable=True) for name in SKILL_NAMES),
         Feature("is_active", "Int64", "1 while the user has joined and not left.", 0, 1),
+        _known("seniority_known", "the user's seniority"),
+        _known("capacity_known", "the user's weekly capacity"),
+        _known("skills_known", "the user's skill profile"),
     ),
 )
 
@@ -106,13 +116,14 @@ USER_ACTIVITY = View(
     description="What a user is doing and how they delivered lately: workload, hours logged, on-time record.",
     features=(
         Feature("open_tasks", "Int64", "Tasks assigned to the user and not completed.", 0, None),
-        Feature("open_estimated_hours", "Float32", "Sum of the estimates of the user's open tasks.", 0.0, None),
+        Feature("open_estimated_hours", "Float32", "Sum of the estimates of the user's open tasks that have one.",
+                0.0, None),
         Feature("hours_logged_7d", "Float32", "Hours the user logged in the last 7 days.", 0.0, None),
         Feature("hours_logged_28d", "Float32", "Hours the user logged in the last 28 days.", 0.0, None),
         Feature("completed_28d", "Int64", "Tasks the user completed in the last 28 days.", 0, None),
         Feature("completed_90d", "Int64", "Tasks the user completed in the last 90 days.", 0, None),
-        _rate("on_time_rate_28d", "Share of the user's completions in 28 days that met the due date"),
-        _rate("on_time_rate_90d", "Share of the user's completions in 90 days that met the due date"),
+        _rate("on_time_rate_28d", "Share of the user's completions in 28 days (those with a due date) that met it"),
+        _rate("on_time_rate_90d", "Share of the user's completions in 90 days (those with a due date) that met it"),
         Feature(
             "avg_slip_ratio_90d",
             "Float32",
@@ -123,6 +134,7 @@ USER_ACTIVITY = View(
             nullable=True,
         ),
         Feature("reassignments_90d", "Int64", "Tasks taken away from the user in the last 90 days.", 0, None),
+        Feature("open_unestimated_tasks", "Int64", "Open tasks of the user without an estimate.", 0, None),
     ),
 )
 
@@ -133,15 +145,19 @@ TASK = View(
     features=(
         Feature("project_id", "String", "Project the task belongs to."),
         Feature("priority", "Int64", "1 (low) to 4 (critical).", 1, 4),
-        Feature("estimated_hours", "Float32", "Estimate given at creation.", 0.0, None),
+        Feature("estimated_hours", "Float32", "Estimate given at creation; null without one.", 0.0, None,
+                nullable=True),
         *(
-            Feature(f"requires_{name}", "Float32", f"Weight of {name} in what the task needs, 0 to 1.", 0.0, 1.0)
+            Feature(f"requires_{name}", "Float32", f"Weight of {name} in what the task needs, 0 to 1; null when the "
+                    "task names no skills.", 0.0, 1.0, nullable=True)
             for name in SKILL_NAMES
         ),
         Feature("created_at_unix", "Int64", "Creation time, seconds since the epoch (UTC).", 0, None),
-        Feature("due_at_unix", "Int64", "Due time, seconds since the epoch (UTC).", 0, None),
+        Feature("due_at_unix", "Int64", "Due time, seconds since the epoch (UTC); null without a due date.", 0, None,
+                nullable=True),
         Feature("age_hours", "Float32", "Hours since creation, as of the row.", 0.0, None),
-        Feature("due_in_hours", "Float32", "Hours until due, as of the row (negative when overdue)."),
+        Feature("due_in_hours", "Float32", "Hours until due, as of the row (negative when overdue); null without a "
+                "due date.", nullable=True),
         Feature("has_parent", "Int64", "1 when the task is a subtask.", 0, 1),
         Feature("has_dependency", "Int64", "1 when the task depends on another task.", 0, 1),
         Feature("dependency_open", "Int64", "1 when the task it depends on is not done yet.", 0, 1),
@@ -155,6 +171,9 @@ TASK = View(
         Feature("hours_logged", "Float32", "Hours logged on the task so far.", 0.0, None),
         Feature("times_reopened", "Int64", "How often the task was reopened.", 0, None),
         Feature("times_reassigned", "Int64", "How often the task moved to another assignee.", 0, None),
+        _known("estimate_known", "the task's estimate"),
+        _known("due_known", "the task's due date"),
+        _known("required_skills_known", "the skills the task needs"),
     ),
 )
 
@@ -166,16 +185,18 @@ PROJECT = View(
     features=(
         Feature("project_team_id", "String", "Team that owns the project."),
         Feature("project_priority", "Int64", "1 (low) to 4 (critical).", 1, 4),
-        Feature("project_deadline_in_days", "Float32", "Days until the project deadline (negative when past)."),
+        Feature("project_deadline_in_days", "Float32", "Days until the project deadline (negative when past); null "
+                "without a deadline.", nullable=True),
         Feature("project_size_tasks", "Int64", "Tasks created in the project so far.", 0, None),
         Feature("project_open_tasks", "Int64", "Tasks not completed.", 0, None),
         Feature("project_overdue_open_tasks", "Int64", "Open tasks past their due time.", 0, None),
         Feature("project_blocked_tasks", "Int64", "Open tasks in status 'blocked'.", 0, None),
         Feature("project_open_estimated_hours", "Float32", "Sum of the estimates of open tasks.", 0.0, None),
         Feature("project_velocity_7d", "Float32", "Tasks completed per day over the last 7 days.", 0.0, None),
-        _rate("project_on_time_rate_28d", "Share of the project's completions in 28 days that met the due date"),
+        _rate("project_on_time_rate_28d", "Share of the project's completions in 28 days (those with a due date) that met it"),
         Feature("project_overdue_ratio", "Float32", "project_overdue_open_tasks / max(project_open_tasks, 1): a risk proxy.", 0.0, 1.0),
         Feature("project_reopen_rate_28d", "Float32", "Reopens / completions in 28 days, capped at 1: a risk proxy.", 0.0, 1.0),
+        _known("project_deadline_known", "the project's deadline"),
     ),
 )
 
@@ -189,7 +210,8 @@ ASSIGNMENTS = View(
     features=(
         Feature("assigned_at_unix", "Int64", "When the assignment started, seconds since the epoch (UTC).", 0, None),
         Feature("completed", "Int64", "1 when this assignee completed the task.", 0, 1),
-        Feature("completed_on_time", "Int64", "1 when completed by the due time.", 0, 1),
+        Feature("completed_on_time", "Int64", "1 when completed by the due time; null when the task has no due "
+                "date.", 0, 1, nullable=True),
         Feature(
             "duration_hours",
             "Float32",

@@ -113,11 +113,16 @@ def global_median_slip(frame: pd.DataFrame, column: str = "outcome_slip_ratio", 
     return float(np.median(values)) if len(values) else default
 
 
-def slip_baseline(frame: pd.DataFrame, fallback_slip: float) -> np.ndarray:
-    """``estimated_hours * avg_slip_ratio_90d``, with ``fallback_slip`` where the assignee has no slip history."""
-    estimate = _floats(frame["estimated_hours"])
+def slip_baseline(frame: pd.DataFrame, fallback_slip: float, without_estimate: float = float("nan")) -> np.ndarray:
+    """``estimated_hours * avg_slip_ratio_90d``, with ``fallback_slip`` where the assignee has no slip history.
+
+    A task without an estimate (most tasks in real trackers) gets ``without_estimate`` hours: callers pass the
+    training median, the rule a manager falls back on.
+    """
+    estimate = _floats(frame["estimated_hours"]) if "estimated_hours" in frame.columns else np.full(len(frame), np.nan)
     slip = _floats(frame["avg_slip_ratio_90d"]) if "avg_slip_ratio_90d" in frame.columns else np.full(len(frame), np.nan)
-    return estimate * np.where(np.isfinite(slip), slip, fallback_slip)
+    guess = estimate * np.where(np.isfinite(slip), slip, fallback_slip)
+    return np.where(np.isfinite(estimate) & (estimate > 0), guess, without_estimate)
 
 
 def median_baselines(

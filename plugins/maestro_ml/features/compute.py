@@ -211,11 +211,14 @@ def _smoothed(successes: pd.Series, trials: pd.Series) -> pd.Series:
 
 
 def _conform(view: View, frame: pd.DataFrame) -> pd.DataFrame:
-    """Exactly the view's columns, in order, with its dtypes; one row per (keys, timestamp), sorted."""
+    """Exactly the view's columns, in order, with its dtypes; one row per (keys, timestamp), sorted.
+
+    A nullable integer feature stays float64 with NaN for null here; the offline files store it as int64 with nulls.
+    """
     frame = frame[view.columns].copy()
     for feature in view.features:
         if feature.dtype == "Int64":
-            frame[feature.name] = frame[feature.name].astype("int64")
+            frame[feature.name] = frame[feature.name].astype("float64" if feature.nullable else "int64")
         elif feature.dtype in ("Float32", "Float64"):
             frame[feature.name] = frame[feature.name].astype(feature.dtype.lower())
     frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].astype(TS_DTYPE)
@@ -239,21 +242,29 @@ def _in_window(frame: pd.DataFrame, inputs: FeatureInputs, column: str = "t") ->
 # --------------------------------------------------------------------------- timelines
 
 
-def _expand_skills(frame: pd.DataFrame, column: str, names: tuple[str, ...]) -> pd.DataFrame:
-    """A list column of ``NUM_SKILLS`` floats as one float32 column per skill (missing or short lists: 0)."""
+def _expand_skills(frame: pd.DataFrame, column: str, names: tuple[str, ...], known: str) -> pd.DataFrame:
+    """A list column of ``NUM_SKILLS`` floats as one float32 column per skill, and ``known`` (1 when present).
+
+    A missing list (real trackers rarely record skills) or one of the wrong length gives nulls, not zeros:
+    "no skill recorded" is not "no skill".
+    """
     width = len(names)
-    matrix = np.zeros((len(frame), width), dtype=np.float32)
+    matrix = np.full((len(frame), width), np.nan, dtype=np.float32)
+    present = np.zeros(len(frame), dtype=np.int64)
     for i, value in enumerate(frame[column].array):
         if value is not None and len(value) == width:
             matrix[i] = value
+            present[i] = 1
     expanded = pd.DataFrame(matrix, columns=list(names), index=frame.index)
+    expanded[known] = present
     return pd.concat([frame.drop(columns=column), expanded], axis=1)
 
 
 def _static_tasks(inputs: FeatureInputs) -> pd.DataFrame:
     tasks = inputs.tasks
     tasks = tasks[tasks["created_at"].notna() & tasks["project_id"].notna()]
-    return _expand_skills(tasks, "required_skills", TASK_SKILL_FEATURES).set_index("task_id", drop=False)
+    return _expand_skills(tasks, "required_skills", TASK_SKILL_FEATURES, "required_skills_known").set_index(
+        "task_id", drop=False)
 
 
 def task_timeline(inputs: FeatureInputs) -> pd.DataFrame:
@@ -320,7 +331,10 @@ def task_timeline(inputs: FeatureInputs) -> pd.DataFrame:
     tl["times_reopened"] = grouped["reopen"].cumsum().astype("int64")
     tl["times_reassigned"] = grouped["reassign"].cumsum().astype("int64")
     tl["open_user"] = tl["assignee"].where(tl["done"] == 0)
-    tl["estimated_hours"] = tl["task_id"].map(static["estimated_hours"]).astype("float64").fillna(0.0)
+    estimate = tl["task_id"].map(static["estimated_hours"]).astype("float64")
+    # Workload sums count the estimates that exist; open work without one is counted apart (``unestimated``).
+    tl["estimated_hours"] = estimate.fillna(0.0)
+    tl["unestimated"] = estimate.isna()
     tl["project_id"] = tl["task_id"].map(static["project_id"])
     tl["due_at"] = tl["task_id"].map(static["due_at"]).astype(TS_DTYPE)
     return tl.drop(columns=["assignee_set", "status_set", "done_set", "hours", "reopen", "reassign"])
@@ -368,7 +382,9 @@ def _segments(inputs: FeatureInputs, static: pd.DataFrame) -> pd.DataFrame:
     seg["estimated_hours"] = seg["task_id"].map(static["estimated_hours"]).astype("float64")
     seg["due_at"] = seg["task_id"].map(static["due_at"]).astype(TS_DTYPE)
     seg["duration_hours"] = _hours(seg["completed_at"] - seg["t"]).where(finished)
-    seg["completed_on_time"] = (finished & (seg["completed_at"] <= seg["due_at"])).astype("int64")
+    # On time is only defined against a due date: without one it is null, and rates leave it out.
+    seg["completed_on_time"] = (finished & (seg["completed_at"] <= seg["due_at"])).astype("float64").where(
+        seg["due_at"].notna())
     seg["slip_ratio"] = seg["duration_hours"] / seg["estimated_hours"]
     return seg.reset_index(drop=True)
 
@@ -386,7 +402,8 @@ def _live_users_at(users: pd.DataFrame, times: pd.DatetimeIndex) -> pd.DataFrame
 
 
 def user_profile_features(inputs: FeatureInputs) -> pd.DataFrame:
-    users = _expand_skills(inputs.users[inputs.users["joined_at"].notna()], "skills", USER_SKILL_FEATURES)
+    users = _expand_skills(inputs.users[inputs.users["joined_at"].notna()], "skills", USER_SKILL_FEATURES,
+                           "skills_known")
     q = pd.concat(
         [
             users[["user_id", "joined_at"]].rename(columns={"joined_at": "t"}),
@@ -398,6 +415,8 @@ def user_profile_features(inputs: FeatureInputs) -> pd.DataFrame:
     q = _in_window(q, inputs).merge(users, on="user_id", how="inner")
     q["tenure_days"] = (_hours(q["t"] - q["joined_at"]) / 24.0).clip(lower=0.0)
     q["is_active"] = (q["left_at"].isna() | (q["t"] < q["left_at"])).astype("int64")
+    q["seniority_known"] = q["seniority"].notna().astype("int64")
+    q["capacity_known"] = q["weekly_capacity_hours"].notna().astype("int64")
     q[TIMESTAMP_COLUMN] = q["t"]
     return _conform(USER_PROFILE, q)
 
@@ -406,6 +425,8 @@ def user_activity_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.Data
     users = inputs.users[inputs.users["joined_at"].notna()]
     ev = inputs.events
     deltas = _indicator_deltas(tl, tl["open_user"], tl["estimated_hours"]).rename(columns={"holder": "user_id"})
+    unestimated = _indicator_deltas(tl, tl["open_user"].where(tl["unestimated"]), tl["estimated_hours"]).rename(
+        columns={"holder": "user_id"})
     logged = pd.DataFrame(
         {
             "user_id": ev["time_logged"]["user_id"].array,
@@ -419,7 +440,8 @@ def user_activity_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.Data
             "user_id": finished["user_id"].array,
             "t": finished["completed_at"].array,
             "n": 1.0,
-            "on_time": finished["completed_on_time"].astype("float64").array,
+            "on_time": finished["completed_on_time"].fillna(0.0).array,
+            "with_due": finished["completed_on_time"].notna().astype("float64").array,
             "slip": finished["slip_ratio"].fillna(0.0).array,
             "slip_n": finished["slip_ratio"].notna().astype("float64").array,
         }
@@ -441,17 +463,19 @@ def user_activity_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.Data
     q = _in_window(q, inputs)
     q = q[q["user_id"].isin(users["user_id"])].drop_duplicates(["user_id", "t"]).reset_index(drop=True)
 
-    for frame in (deltas, logged, completions, reassigned):
+    for frame in (deltas, unestimated, logged, completions, reassigned):
         frame["t"] = frame["t"].astype(TS_DTYPE)
     open_now = _windowed(q, deltas, "user_id", ["n", "w"], None)
     q["open_tasks"] = open_now["n"].round().clip(lower=0)
+    q["open_unestimated_tasks"] = _windowed(q, unestimated, "user_id", ["n"], None)["n"].round().clip(lower=0)
     q["open_estimated_hours"] = open_now["w"].clip(lower=0.0)
     q["hours_logged_7d"] = _windowed(q, logged, "user_id", ["hours"], pd.Timedelta(days=7))["hours"].clip(lower=0.0)
     q["hours_logged_28d"] = _windowed(q, logged, "user_id", ["hours"], pd.Timedelta(days=28))["hours"].clip(lower=0.0)
     for days in (28, 90):
-        window = _windowed(q, completions, "user_id", ["n", "on_time", "slip", "slip_n"], pd.Timedelta(days=days))
+        window = _windowed(q, completions, "user_id", ["n", "on_time", "with_due", "slip", "slip_n"],
+                           pd.Timedelta(days=days))
         q[f"completed_{days}d"] = window["n"].round()
-        q[f"on_time_rate_{days}d"] = _smoothed(window["on_time"], window["n"])
+        q[f"on_time_rate_{days}d"] = _smoothed(window["on_time"], window["with_due"])
         if days == 90:
             q["avg_slip_ratio_90d"] = (window["slip"] / window["slip_n"]).where(window["slip_n"] > 0)
     q["reassignments_90d"] = _windowed(q, reassigned, "user_id", ["n"], pd.Timedelta(days=90))["n"].round()
@@ -474,7 +498,7 @@ def task_features(inputs: FeatureInputs, tl: pd.DataFrame) -> pd.DataFrame:
     rows = pd.concat([rows, grid[["task_id", "t", *state_cols]]], ignore_index=True)
     rows = rows.merge(static.reset_index(drop=True), on="task_id", how="inner")
     rows["created_at_unix"] = _unix(rows["created_at"])
-    rows["due_at_unix"] = _unix(rows["due_at"])
+    rows["due_at_unix"] = _unix(rows["due_at"].fillna(pd.Timestamp(0, tz="UTC"))).where(rows["due_at"].notna())
     rows["age_hours"] = _hours(rows["t"] - rows["created_at"]).clip(lower=0.0)
     rows["due_in_hours"] = _hours(rows["due_at"] - rows["t"])
     rows["has_parent"] = rows["parent_task_id"].notna().astype("int64")
@@ -483,6 +507,8 @@ def task_features(inputs: FeatureInputs, tl: pd.DataFrame) -> pd.DataFrame:
     dep_done = _asof(dep[dep["task_id"].notna()], events, "task_id", ["done"])["done"]
     rows["dependency_open"] = (dep_done.reindex(rows.index) == 0).astype("int64")
     rows["is_assigned"] = rows["assignee"].notna().astype("int64")
+    rows["estimate_known"] = rows["estimated_hours"].notna().astype("int64")
+    rows["due_known"] = rows["due_at"].notna().astype("int64")
     rows[TIMESTAMP_COLUMN] = rows["t"]
     return _conform(TASK, rows)
 
@@ -503,7 +529,8 @@ def project_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.DataFrame)
             "holder": finished["task_id"].map(static["project_id"]).array,
             "t": finished["completed_at"].array,
             "n": 1.0,
-            "on_time": finished["completed_on_time"].astype("float64").array,
+            "on_time": finished["completed_on_time"].fillna(0.0).array,
+            "with_due": finished["completed_on_time"].notna().astype("float64").array,
         }
     )
     reopened = tl[tl["kind"] == _KIND["reopened"]]
@@ -536,13 +563,14 @@ def project_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.DataFrame)
     q["overdue_open_tasks"] = _windowed(q, overdue_d, "holder", ["n"], None)["n"].round().clip(lower=0)
     q["size_tasks"] = _windowed(q, sizes, "holder", ["n"], None)["n"].round()
     q["velocity_7d"] = _windowed(q, done, "holder", ["n"], pd.Timedelta(days=7))["n"] / 7.0
-    month = _windowed(q, done, "holder", ["n", "on_time"], pd.Timedelta(days=28))
-    q["on_time_rate_28d"] = _smoothed(month["on_time"], month["n"])
+    month = _windowed(q, done, "holder", ["n", "on_time", "with_due"], pd.Timedelta(days=28))
+    q["on_time_rate_28d"] = _smoothed(month["on_time"], month["with_due"])
     reopen_28 = _windowed(q, reopens, "holder", ["n"], pd.Timedelta(days=28))["n"]
     q["reopen_rate_28d"] = (reopen_28 / month["n"].clip(lower=1.0)).clip(upper=1.0)
     q["overdue_ratio"] = (q["overdue_open_tasks"] / q["open_tasks"].clip(lower=1)).clip(upper=1.0)
     q = q.rename(columns={"holder": "project_id"}).merge(projects, on="project_id", how="inner")
     q["deadline_in_days"] = _hours(q["deadline"] - q["t"]) / 24.0
+    q["deadline_known"] = q["deadline"].notna().astype("int64")
     q = q.rename(columns={f.name[len("project_"):]: f.name for f in PROJECT.features})
     q[TIMESTAMP_COLUMN] = q["t"]
     return _conform(PROJECT, q)
@@ -551,8 +579,7 @@ def project_features(inputs: FeatureInputs, tl: pd.DataFrame, seg: pd.DataFrame)
 def historical_task_assignments(inputs: FeatureInputs, seg: pd.DataFrame) -> pd.DataFrame:
     rows = seg[seg["ended_at"].notna()].copy()
     rows["ended_at"] = rows["ended_at"].astype(TS_DTYPE)
-    rows = _in_window(rows, inputs, "ended_at")
-    rows = rows[rows["estimated_hours"].notna()].copy()
+    rows = _in_window(rows, inputs, "ended_at").copy()
     rows["assigned_at_unix"] = _unix(rows["t"])
     rows[TIMESTAMP_COLUMN] = rows["ended_at"]
     return _conform(ASSIGNMENTS, rows)

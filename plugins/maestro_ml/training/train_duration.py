@@ -117,14 +117,16 @@ def _evaluate(model: DurationModel, splits: dict[str, pd.DataFrame], train: pd.D
     reports: dict[str, Any] = {}
     predictions: Predictions = {}
     for split, frame in splits.items():
+        medians = median_baselines(train, frame)
         q = model.log_quantiles(frame)
         intervals = model.calibration.intervals(q)
         y = frame[TARGET].to_numpy(dtype=np.float64)
         pred = np.exp(q[:, 2])
         report = {
             "model": duration_report(y, pred, *intervals[80], *intervals[90]),
-            "baseline_slip": duration_report(y, slip_baseline(frame, fallback)),
-            **{f"baseline_{name}": duration_report(y, guess) for name, guess in median_baselines(train, frame).items()},
+            "baseline_slip": duration_report(y, slip_baseline(frame, fallback, float(medians["global_median"][0])
+                                                              if len(frame) else float("nan"))),
+            **{f"baseline_{name}": duration_report(y, guess) for name, guess in medians.items()},
         }
         if truth is not None:
             report["truth"] = {"mae": truth_mae(frame, truth)}

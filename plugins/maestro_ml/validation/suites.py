@@ -12,6 +12,8 @@ check                     severity  notes
 ========================  ========  ======================================================
 schema                    critical  every contract column present with its logical type
 not_null                  critical  event_id, event_type, occurred_at and the type's REQUIRED
+not_null (completeness)   warning   the type's EXPECTED fields (estimates, skills, due dates,
+                                    the assigner...): optional, often missing in real trackers
 unique                    critical  event_id across the whole hour; state primary keys
 accepted_values           critical  event_type == its table and a known type; statuses;
                                     priority 1..4; seniority 1..5
@@ -39,6 +41,7 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 
 from maestro_ml.contracts.events import (
     EVENT_TYPES,
+    EXPECTED,
     FIELD_BOUNDS,
     FIELD_VALUES,
     REQUIRED,
@@ -98,6 +101,15 @@ def _meta(check: str, column: str | None, rule: str, **extra: Any) -> dict[str, 
 def not_null(column: str, severity: FailureSeverity = CRITICAL) -> gxe.Expectation:
     return gxe.ExpectColumnValuesToNotBeNull(
         column=column, severity=severity, meta=_meta("not_null", column, f"{column} is always set")
+    )
+
+
+def expected_set(column: str) -> gxe.Expectation:
+    """An optional field the product fills but real trackers may not: its absence is reported, never blocking."""
+    return gxe.ExpectColumnValuesToNotBeNull(
+        column=column,
+        severity=WARNING,
+        meta=_meta("completeness", column, f"{column} is usually set (optional: features carry an is-known flag)"),
     )
 
 
@@ -231,6 +243,7 @@ def event_type_suite(event_type: str, referenced: Iterable[tuple[str, str, Failu
     """Type-specific checks of one event table (the envelope is checked over the whole hour)."""
     envelope = {"event_id", "event_type", "occurred_at"}
     expectations = [not_null(c) for c in sorted(REQUIRED[event_type] - envelope)]
+    expectations += [expected_set(c) for c in sorted(EXPECTED.get(event_type, frozenset()))]
     # The row checks already quarantined rows outside these: the suite proves none landed.
     expectations += [_bounded(b, column) for column, b in FIELD_BOUNDS.get(event_type, {}).items()]
     expectations += [in_set(column, values) for column, values in FIELD_VALUES.get(event_type, {}).items()]
