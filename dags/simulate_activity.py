@@ -7,6 +7,10 @@ zone, exactly where the product would drop them: gzip JSONL under
 `events/dt=YYYY-MM-DD/hour=HH/`. The ground truth (true durations, on-time
 probabilities and assignment utilities) goes to the truth store, never to landing.
 
+The `tracker` preset imitates an open-source bug tracker export instead: most tasks
+without estimates or due dates, no skills, components as projects, self-assignment and
+tasks open for months.
+
 Dirt is on by default (malformed lines, truncated gzip, wrong types, duplicates, late
 and future events, PII in free text), so ingestion has something real to quarantine.
 
@@ -54,8 +58,9 @@ def simulate_events(params: dict | None = None) -> dict:
     tags=["maestro", "demo"],
     doc_md=__doc__,
     params={
-        "preset": Param("demo", type="string", enum=["tiny", "demo", "bench"], title="Preset",
-                        description="Size of the simulated organisation"),
+        "preset": Param("demo", type="string", enum=["tiny", "demo", "bench", "tracker"], title="Preset",
+                        description="Size of the simulated organisation; tracker: a bug tracker export "
+                                    "(few fields, components, months-long tasks, 150 days)"),
         "start": instant_param("First hour", "First simulated hour, ISO-8601 UTC (default: MAESTRO_START_DATE)"),
         "days": Param(None, type=["null", "integer"], minimum=1, maximum=90, title="Days",
                       description="Override the preset's days"),

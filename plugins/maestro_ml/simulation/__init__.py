@@ -44,6 +44,47 @@ When a user leaves, their open tasks are reassigned (``task_assigned`` with
 Dirt (``DirtRates``, on by default, ``--no-dirt`` turns it off) is listed line by line in
 ``<truth>/dirt_ledger.json`` with file, line number and class; ``DIRT_DISPOSITIONS`` says what
 a correct ingestion does with each class.
+
+Tracker preset
+--------------
+``config_for_preset("tracker", start)`` (``TrackerModel``, module ``tracker``) imitates an
+open-source bug tracker export, so models meet the signals real trackers carry. What the events
+lack is left out (the key is absent), never filled with a constant: ~85 % of ``task_created``
+have no ``estimated_hours`` and ~92 % no ``due_at``, none has ``required_skills``;
+``user_joined`` has no ``skills`` and carries ``seniority`` / ``weekly_capacity_hours`` for ~20 %
+of users (and the leads) only; ``project_created`` has no ``deadline`` nor ``required_skills``;
+nobody logs time. ``task_created.actor_id`` is the reporter. ``task_assigned.actor_id`` is the
+assignee (self-assignment, about half), the reporter or the product's lead, or absent (~8 %);
+~10 % of ``task_completed`` have no ``assignee_id`` (closed by the reporter or the lead).
+
+Teams are products, each led by a manager who triages (never a candidate), made of ~12
+components (projects) with their own vocabulary and a skewed popularity. Users have a
+heavy-tailed activity ``a_u`` (Zipf: the k-th of a product's people, in a random order, gets
+``k ** -1`` times a lognormal jitter; mean 1), an affinity ``A[u, c]`` (1 for a
+specialty component, 0.6-0.9 for a second one, 0.15-0.45 for a few more, 0.03 for the rest of
+the product), a specialty topic (three words) and two favourite handlers as reporters; they
+join and leave as in the other presets. A task's reporter is drawn by reporting weight times
+``A[reporter, c] + 0.15``; its title mixes 1-3 words of its component, 0-2 words of its topic
+(the specialty of its likely handler, 3 times in 4) and generic words. It is assigned after a
+lognormal delay (median 36 h, sigma 1.6, shorter for higher priority); 15 % never are.
+
+For task t (component c, priority p, reporter r, hidden size s ~ N(0, 0.5^2)) and candidate u at
+time a, with ``n[u, c]`` u's assignments in c so far, ``last[u, c]`` the latest one's time and
+``open_u`` u's open tasks::
+
+    log M = mu_c - b_prio (p - 2.5) + s + rho_r - b_aff A[u, c] - b_topic [same topic] - b_exp ln(1 + n[u, c])
+    actual = M * exp(sigma * z)                      (sigma = 1.4: weeks to months, some > 1 year)
+    U = w_aff A[u, c] + w_topic [same topic] + w_act ln a_u + w_rep [u favoured by r] + w_self [u = r]
+        + w_rec exp(-(a - last[u, c]) / 21 days) + w_exp ln(1 + n[u, c]) - w_load ln(1 + open_u)
+        - lambda (log M - log M_t)                   (log M_t: the candidate-free part)
+
+with mu_c = ln 1500 h + 0.6 N(0, 1), rho_r = 0.35 N(0, 1) and the weights of ``TrackerModel``
+(in ``<truth>/model.json``). The pick is ``argmax(U + 1.0 * Gumbel)``; ``utility`` is U and
+``utility_rank`` 1 the best candidate, as in the other presets. The candidate truth keeps its
+columns (``skill_match`` and ``open_hours`` null, ``p_on_time`` null without a due date,
+``seniority`` / ``weekly_capacity_hours`` null where the events lack them) and adds the
+signals: ``affinity``, ``topic_match``, ``activity`` (ln a_u), ``reporter_bond``,
+``is_reporter``, ``recency``, ``experience`` (ln(1 + n)) and ``open_tasks``.
 """
 
 from __future__ import annotations
@@ -55,6 +96,7 @@ from maestro_ml.simulation.config import (
     BehaviourModel,
     DirtRates,
     SimulationConfig,
+    TrackerModel,
     config_for_preset,
 )
 from maestro_ml.simulation.core import SimulationSummary, simulate
@@ -67,6 +109,7 @@ __all__ = [
     "DirtRates",
     "SimulationConfig",
     "SimulationSummary",
+    "TrackerModel",
     "config_for_preset",
     "simulate",
 ]

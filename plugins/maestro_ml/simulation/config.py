@@ -111,6 +111,66 @@ class BehaviourModel:
 
 
 @dataclass(frozen=True)
+class TrackerModel:
+    """The ``tracker`` preset: an open-source bug tracker export (see the package docstring, "Tracker preset").
+
+    Shares of optional fields written, the organisation's shape, the assignment propensity (the truth's
+    ``utility``) and the duration model. ``SimulationConfig.tracker`` is ``None`` for the other presets.
+    """
+
+    # What the export carries.
+    estimate_share: float = 0.15  # task_created events with an estimated_hours key
+    due_share: float = 0.08  # ... with a due_at key
+    profile_share: float = 0.2  # user_joined events with seniority and weekly_capacity_hours
+    never_assigned: float = 0.15  # tasks nobody ever takes
+    no_actor_share: float = 0.08  # task_assigned events without an actor_id
+    self_assign_share: float = 0.42  # mean share of a user's assignments they make themselves
+    completed_without_assignee: float = 0.1  # task_completed events without an assignee_id
+    # The organisation: products (teams) made of components (projects).
+    components_per_team: int = 12
+    component_words: int = 8  # a component's own vocabulary
+    topics_per_team: int = 10  # specialties: a few words a person's tasks are about
+    activity_zipf: float = 1.0  # Zipf exponent of the users' activity weights within a product (larger: heavier)
+    assign_delay_hours: float = 36.0  # median wait from report to assignment (lognormal)
+    assign_delay_sigma: float = 1.6
+    # The true assignment propensity (the truth's utility), see the docstring.
+    w_affinity: float = 2.0
+    w_topic: float = 1.0
+    w_activity: float = 1.0
+    w_reporter: float = 1.2
+    w_self_report: float = 1.5
+    w_recency: float = 1.0
+    recency_days: float = 21.0
+    w_experience: float = 0.3
+    w_load: float = 0.3
+    utility_lambda: float = 0.3
+    choice_noise: float = 1.0  # scale of the Gumbel noise on the utility
+    # The true duration model (hours from assignment to done), see the docstring.
+    base_median_hours: float = 1500.0
+    component_sigma: float = 0.6
+    reporter_sigma: float = 0.35
+    size_sigma: float = 0.5
+    b_priority: float = 0.3
+    b_affinity: float = 0.8
+    b_topic: float = 0.3
+    b_experience: float = 0.2
+    sigma: float = 1.4
+
+    def __post_init__(self) -> None:
+        shares = ("estimate_share", "due_share", "profile_share", "never_assigned", "no_actor_share",
+                  "self_assign_share", "completed_without_assignee")  # fmt: skip
+        for name in shares:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"tracker share {name} must be in [0, 1], not {value}")
+        if self.components_per_team < 1 or self.topics_per_team < 1 or self.component_words < 2:
+            raise ValueError("need at least one component and topic per team and two words per component")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     preset: str
     start: datetime
@@ -130,6 +190,7 @@ class SimulationConfig:
     workers: int = 2
     dirt: DirtRates = field(default_factory=DirtRates.default)
     model: BehaviourModel = field(default_factory=BehaviourModel)
+    tracker: TrackerModel | None = None  # set: imitate a bug tracker export (the "tracker" preset)
 
     def __post_init__(self) -> None:
         start = self.start
@@ -159,6 +220,10 @@ class SimulationConfig:
         out["start"] = iso_z(self.start)
         out["dirt"] = self.dirt.to_dict()
         out["model"] = self.model.to_dict()
+        if self.tracker is None:
+            del out["tracker"]  # the other presets' summaries stay as they were
+        else:
+            out["tracker"] = self.tracker.to_dict()
         return out
 
 
@@ -166,6 +231,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"days": 2, "n_users": 30, "n_teams": 3, "lines_per_file": 5_000, "lines_per_member": 25},
     "demo": {"days": 14, "n_users": 300, "n_teams": 12, "lines_per_file": 20_000, "lines_per_member": 250},
     "bench": {"days": 30, "n_users": 2_000, "n_teams": 50, "lines_per_file": 20_000, "lines_per_member": 1_000},
+    # An open-source bug tracker export: few fields, components, months-long tasks (``TrackerModel``).
+    "tracker": {
+        "days": 150,
+        "n_users": 90,
+        "n_teams": 3,
+        "tasks_per_user_day": 0.28,
+        "comments_per_task": 1.4,
+        "join_rate_per_day": 0.0015,
+        "leave_rate_per_day": 0.0012,
+        "lines_per_file": 5_000,
+        "lines_per_member": 4,  # a few events an hour: small members, so truncated_gzip dirt has files to cut
+        "tracker": {},
+    },
 }
 
 
@@ -180,6 +258,9 @@ def config_for_preset(name: str, start: datetime, seed: int = 7, **overrides: An
     model = values.get("model")
     if isinstance(model, dict):
         values["model"] = BehaviourModel(**model)
+    tracker = values.get("tracker")
+    if isinstance(tracker, dict):
+        values["tracker"] = TrackerModel(**tracker)
     known = {f.name for f in dataclasses.fields(SimulationConfig)}
     unknown = set(values) - known
     if unknown:

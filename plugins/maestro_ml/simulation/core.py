@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from maestro_ml import storage
 from maestro_ml.contracts.events import EVENT_TYPES, SKILL_NAMES
 from maestro_ml.settings import join_uri
+from maestro_ml.simulation import tracker as tracker_sim
 from maestro_ml.simulation.behaviour import Assignments, run_assignments
 from maestro_ml.simulation.config import DIRT_CLASSES, DIRT_DISPOSITIONS, SimulationConfig, iso_z
 from maestro_ml.simulation.lifecycle import EventTable, build_events
@@ -76,10 +77,17 @@ def simulate(config: SimulationConfig, landing_uri: str, truth_uri: str) -> Simu
         timings[name] = round(now - since, 3)
         return now
 
-    org = build_org(config)
-    tasks = build_tasks(config, org)
+    if config.tracker is None:
+        org = build_org(config)
+        tasks = build_tasks(config, org)
+    else:
+        org = tracker_sim.build_org(config)
+        tasks = tracker_sim.build_tasks(config, org)
     t = lap("org_and_tasks", t0)
-    asg = run_assignments(config, org, tasks)
+    if config.tracker is None:
+        asg = run_assignments(config, org, tasks)
+    else:
+        asg = tracker_sim.run_assignments(config, org, tasks)
     t = lap("assignments", t)
     ev = build_events(config, org, tasks, asg)
     t = lap("events", t)
@@ -135,9 +143,17 @@ def _strings(values: list[str], idx: np.ndarray) -> pa.Array:
     return dictionary.take(indices)
 
 
-def _skills(matrix: np.ndarray) -> pa.Array:
+def _skills(matrix: np.ndarray, absent: bool = False) -> pa.Array:
+    """Skill vectors as list<float32>; all null when ``absent`` (the tracker preset has no skills)."""
+    if absent:
+        return pa.nulls(len(matrix), type=pa.list_(pa.float32()))
     flat = pa.array(np.asarray(matrix, dtype=np.float32).ravel(), type=pa.float32())
     return pa.FixedSizeListArray.from_arrays(flat, len(SKILL_NAMES)).cast(pa.list_(pa.float32()))
+
+
+def _floats(values: np.ndarray, typ: pa.DataType, nan_is_null: bool) -> pa.Array:
+    values = np.asarray(values)
+    return pa.array(values, type=typ, mask=np.isnan(values) if nan_is_null else None)
 
 
 def _write_parquet(uri: str, table: pa.Table) -> None:
@@ -157,6 +173,9 @@ def _write_truth(
 ) -> None:
     start, hours = cfg.start, float(cfg.hours)
     team_of_user = org.user_team
+    tracker = cfg.tracker is not None
+    # The tracker preset: seniority and capacity exist for the users whose user_joined carries them only.
+    no_profile = None if org.traits is None else ~org.traits.profile
 
     # Candidates: one row per (assignment decision, eligible candidate).
     c = asg.candidates
@@ -178,18 +197,22 @@ def _write_truth(
             "team_id": _strings(org.team_ids, team_of_user[c["user"]] if len(c["user"]) else c["user"]),
             "assignment_seq": pa.array(c["seq"], type=pa.int16()),
             "assigned_at": _ts(start, c["time"]),
-            "skill_match": pa.array(c["match"], type=pa.float64()),
-            "open_hours": pa.array(c["open_hours"], type=pa.float64()),
-            "seniority": pa.array(org.seniority[c["user"]], type=pa.int8()),
-            "weekly_capacity_hours": pa.array(org.capacity[c["user"]], type=pa.float32()),
+            "skill_match": _floats(c["match"], pa.float64(), tracker),
+            "open_hours": _floats(c["open_hours"], pa.float64(), tracker),
+            "seniority": pa.array(org.seniority[c["user"]], type=pa.int8(), mask=_at(no_profile, c["user"])),
+            "weekly_capacity_hours": pa.array(
+                org.capacity[c["user"]], type=pa.float32(), mask=_at(no_profile, c["user"])
+            ),
             "median_duration_hours": pa.array(c["median"], type=pa.float64()),
             "expected_duration_hours": pa.array(c["expected"], type=pa.float64()),
-            "p_on_time": pa.array(c["p_on_time"], type=pa.float64()),
+            "p_on_time": _floats(c["p_on_time"], pa.float64(), tracker),
             "utility": pa.array(c["utility"], type=pa.float64()),
             "manager_score": pa.array(c["score"], type=pa.float64()),
             "utility_rank": pa.array(c["rank"], type=pa.int32()),
             "chosen": pa.array(chosen, type=pa.bool_()),
             "actual_duration_hours": pa.array(actual, type=pa.float64(), mask=np.isnan(actual)),
+            # The tracker preset: the signals its utility is made of.
+            **{name: pa.array(c[name], type=pa.float64()) for name in tracker_sim.TRUTH_EXTRA if name in c},
         }
     )
     cand_dir = join_uri(truth_uri, "candidates")
@@ -219,9 +242,9 @@ def _write_truth(
             "team_id": _strings(org.team_ids, tasks.team),
             "created_at": _ts(start, tasks.created_h),
             "priority": pa.array(tasks.priority, type=pa.int8()),
-            "estimated_hours": pa.array(tasks.est, type=pa.float32()),
+            "estimated_hours": _floats(tasks.est, pa.float32(), tracker),
             "due_at": _ts(start, tasks.due_h),
-            "required_skills": _skills(tasks.skills),
+            "required_skills": _skills(tasks.skills, absent=tracker),
             "main_skill": _strings(list(SKILL_NAMES), tasks.main_skill),
             "parent_task_id": _strings(tasks.task_ids, tasks.parent),
             "depends_on_task_id": _strings(tasks.task_ids, tasks.depends),
@@ -233,9 +256,10 @@ def _write_truth(
             "p_on_time": pa.array(pon_first, mask=np.isnan(pon_first)),
             "completed_at": _ts(start, completed),
             "actual_duration_hours": pa.array(completed - first_at, mask=~(done & np.isfinite(first_at))),
-            "on_time": pa.array(on_time, type=pa.bool_(), mask=~done),
+            "on_time": pa.array(on_time, type=pa.bool_(), mask=~done | np.isnan(tasks.due_h)),
             "completed_in_window": pa.array(done & (completed < hours), type=pa.bool_()),
             "reopened": pa.array(ev.reopened, type=pa.bool_()),
+            **_tracker_task_columns(org, tasks),
         }
     )
     _write_parquet(join_uri(truth_uri, "tasks.parquet"), tasks_table)
@@ -245,12 +269,13 @@ def _write_truth(
             "user_id": pa.array(org.user_ids, type=pa.string()),
             "team_id": _strings(org.team_ids, org.user_team),
             "is_manager": pa.array(org.is_manager, type=pa.bool_()),
-            "seniority": pa.array(org.seniority, type=pa.int8()),
-            "weekly_capacity_hours": pa.array(org.capacity, type=pa.float32()),
+            "seniority": pa.array(org.seniority, type=pa.int8(), mask=no_profile),
+            "weekly_capacity_hours": pa.array(org.capacity, type=pa.float32(), mask=no_profile),
             "timezone": _strings([z[0] for z in TIMEZONES], org.user_tz),
-            "skills": _skills(org.skills),
+            "skills": _skills(org.skills, absent=tracker),
             "joined_at": _ts(start, org.join_h),
             "left_at": _ts(start, org.leave_h),
+            **_tracker_user_columns(org),
         }
     )
     _write_parquet(join_uri(truth_uri, "users.parquet"), users_table)
@@ -261,7 +286,8 @@ def _write_truth(
             "priority": pa.array(org.project_priority, type=pa.int8()),
             "created_at": _ts(start, org.project_created_h),
             "deadline": _ts(start, org.project_deadline_h),
-            "required_skills": _skills(org.project_skills),
+            "required_skills": _skills(org.project_skills, absent=tracker),
+            **_tracker_project_columns(org),
         }
     )
     _write_parquet(join_uri(truth_uri, "projects.parquet"), projects_table)
@@ -274,10 +300,15 @@ def _write_truth(
     )
     _write_parquet(join_uri(truth_uri, "teams.parquet"), teams_table)
 
-    storage.write_json_atomic(
-        join_uri(truth_uri, "model.json"),
-        {"coefficients": cfg.model.to_dict(), "formula": _formula_doc(), "skill_names": list(SKILL_NAMES)},
-    )
+    if cfg.tracker is None:
+        model_doc: dict[str, Any] = {
+            "coefficients": cfg.model.to_dict(),
+            "formula": _formula_doc(),
+            "skill_names": list(SKILL_NAMES),
+        }
+    else:
+        model_doc = {"preset": "tracker", "coefficients": cfg.tracker.to_dict(), "formula": _formula_doc(tracker=True)}
+    storage.write_json_atomic(join_uri(truth_uri, "model.json"), model_doc)
     ledger = {
         "landing_uri": landing_uri,
         "seed": cfg.seed,
@@ -307,8 +338,57 @@ def _write_truth(
     assert set(landed.dirt_counts) == set(DIRT_CLASSES)
 
 
-def _formula_doc() -> str:
+TRACKER_HEADING = "\nTracker preset\n"
+
+
+def _formula_doc(tracker: bool = False) -> str:
     # The package docstring holds the formulas; the package is always imported before its modules.
     doc = sys.modules[__package__ or "maestro_ml.simulation"].__doc__ or ""
+    cut = doc.find(TRACKER_HEADING)
+    if tracker:
+        return doc[cut + 1 :] if cut >= 0 else doc
+    doc = doc[:cut] if cut >= 0 else doc
     start = doc.find("Behaviour")
     return doc[start:] if start >= 0 else doc
+
+
+def _at(mask: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+    return None if mask is None else mask[idx]
+
+
+def _tracker_user_columns(org: Org) -> dict[str, pa.Array]:
+    """The tracker preset's hidden user traits (nothing for the other presets)."""
+    tr = org.traits
+    if tr is None:
+        return {}
+    specialty = np.argmax(tr.affinity, axis=1)
+    return {
+        "activity": pa.array(tr.activity, type=pa.float64()),
+        "specialty_project_id": _strings(org.project_ids, specialty),
+        "topic": pa.array([" ".join(tr.topic_words[t]) for t in tr.topic.tolist()], type=pa.string()),
+        "self_assign_probability": pa.array(tr.self_assign, type=pa.float64()),
+        "reporter_log_factor": pa.array(tr.reporter_log_factor, type=pa.float64()),
+        "profile_in_events": pa.array(tr.profile, type=pa.bool_()),
+    }
+
+
+def _tracker_project_columns(org: Org) -> dict[str, pa.Array]:
+    tr = org.traits
+    if tr is None:
+        return {}
+    return {
+        "popularity": pa.array(tr.component_popularity, type=pa.float64()),
+        "log_median_hours": pa.array(tr.component_log_median, type=pa.float64()),
+        "words": pa.array([" ".join(w) for w in tr.component_words], type=pa.string()),
+    }
+
+
+def _tracker_task_columns(org: Org, tasks: Tasks) -> dict[str, pa.Array]:
+    tr = org.traits
+    if tr is None or tasks.reporter is None or tasks.topic is None or tasks.log_size is None:
+        return {}
+    return {
+        "reporter_id": _strings(org.user_ids, tasks.reporter),
+        "topic": pa.array([" ".join(tr.topic_words[t]) for t in tasks.topic.tolist()], type=pa.string()),
+        "log_size": pa.array(tasks.log_size, type=pa.float64()),
+    }

@@ -16,6 +16,12 @@ task_reopened          task     -            manager   -                      -
 comment_added          task     -            author    comment                -
 time_logged            task     the user     the user  -                      f: hours
 =====================  =======  ===========  ========  =====================  ============
+
+The tracker preset (``cfg.tracker``) differs: ``task_created``'s actor is the reporter, the actor
+of ``task_assigned`` is the segment's (``segments["actor"]``: the assignee, the reporter, the
+lead, or -1 for none), some ``task_completed`` have no assignee (user -1, closed by the reporter
+or the lead), the reporter stands in for the manager elsewhere while they are around, comments
+talk about the component and nobody logs time. A -1 actor or user means the key is left out.
 """
 
 from __future__ import annotations
@@ -72,6 +78,13 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     buf = _Buffer()
     user_manager = org.manager[org.user_team]
     task_manager = org.manager[tasks.team]
+    tracker = cfg.tracker is not None
+    reporter = tasks.reporter if tracker and tasks.reporter is not None else task_manager
+
+    def owner(task: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Who speaks for the task at time t: its reporter while they are around (tracker), else the manager."""
+        rep = reporter[task]
+        return np.where(org.leave_h[rep] > t, rep, task_manager[task])
 
     # --- organisation bootstrap and changes ---
     n_users = org.n_users
@@ -87,7 +100,7 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
         x1=np.arange(n_proj),
         actor=org.manager[org.project_team],
     )
-    buf.add("task_created", tasks.created_h, task=np.arange(len(tasks)), actor=task_manager)
+    buf.add("task_created", tasks.created_h, task=np.arange(len(tasks)), actor=reporter)
 
     # --- assignment segments: assignment, status walk, completion, time logs ---
     seg = asg.segments
@@ -100,7 +113,8 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
         seg["final"],
     )
     n_seg = len(s_task)
-    buf.add("task_assigned", s_start, task=s_task, user=s_user, actor=task_manager[s_task], x1=seg["prev"])
+    assign_actor = seg["actor"] if "actor" in seg else task_manager[s_task]
+    buf.add("task_assigned", s_start, task=s_task, user=s_user, actor=assign_actor, x1=seg["prev"])
 
     t_ip = s_start + s_dur * rng.uniform(0.02, 0.10, size=n_seg)
     blocked = rng.random(n_seg) < 0.12
@@ -142,7 +156,14 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     status(t_rv, np.ones(n_seg, dtype=bool), ST["in_progress"], ST["in_review"])
     status(t_done, s_final, ST["in_review"], ST["done"])
     t_completed = t_done + rng.uniform(0.0, 0.01, size=n_seg)
-    buf.add("task_completed", t_completed[s_final], task=s_task[s_final], user=s_user[s_final], actor=s_user[s_final])
+    done_by, done_actor = s_user, s_user
+    if cfg.tracker is not None:  # some are closed without an assignee, by the reporter or the lead
+        no_assignee = rng.random(n_seg) < cfg.tracker.completed_without_assignee
+        done_by = np.where(no_assignee, -1, s_user)
+        done_actor = np.where(no_assignee, owner(s_task, t_completed), s_user)
+    buf.add(
+        "task_completed", t_completed[s_final], task=s_task[s_final], user=done_by[s_final], actor=done_actor[s_final]
+    )
 
     # Time logs: the effort actually spent (actual duration / elapsed factor, noisy), in a few entries.
     span_end = np.minimum(s_end, t_done)
@@ -154,7 +175,8 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     w = rng.uniform(0.3, 1.0, size=len(which))
     wsum = np.bincount(which, weights=w, minlength=n_seg)
     log_hours = np.maximum(np.round(total[which] * w / wsum[which] * 4.0) / 4.0, 0.25)
-    buf.add("time_logged", when, task=s_task[which], user=s_user[which], actor=s_user[which], f=log_hours)
+    if not tracker:  # a bug tracker export has no time logs
+        buf.add("time_logged", when, task=s_task[which], user=s_user[which], actor=s_user[which], f=log_hours)
 
     # Reopens: some finished tasks come back, get reworked and are completed again.
     ro = s_final & (rng.random(n_seg) < 0.05)
@@ -162,12 +184,14 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     t_back = t_ro + rng.uniform(0.01, 0.2, size=n_seg)
     t_d2 = t_ro + rng.uniform(1.0, 10.0, size=n_seg)
     ro &= org.leave_h[s_user] > t_d2 + 1.0
-    buf.add("task_reopened", t_ro[ro], task=s_task[ro], actor=task_manager[s_task[ro]])
+    reopen_actor = owner(s_task[ro], t_ro[ro]) if tracker else task_manager[s_task[ro]]
+    buf.add("task_reopened", t_ro[ro], task=s_task[ro], actor=reopen_actor)
     buf.add("task_status_changed", t_back[ro], task=s_task[ro], actor=s_user[ro], x1=ST["done"], x2=ST["in_progress"])
     buf.add("task_status_changed", t_d2[ro], task=s_task[ro], actor=s_user[ro], x1=ST["in_progress"], x2=ST["done"])
     buf.add("task_completed", t_d2[ro] + 0.002, task=s_task[ro], user=s_user[ro], actor=s_user[ro])
     rework = np.maximum(np.round(rng.uniform(0.5, 3.0, size=n_seg) * 4.0) / 4.0, 0.25)
-    buf.add("time_logged", t_d2[ro] - 0.05, task=s_task[ro], user=s_user[ro], actor=s_user[ro], f=rework[ro])
+    if not tracker:
+        buf.add("time_logged", t_d2[ro] - 0.05, task=s_task[ro], user=s_user[ro], actor=s_user[ro], f=rework[ro])
     reopened = np.zeros(len(tasks), dtype=bool)
     reopened[s_task[ro & (t_ro < hours)]] = True
 
@@ -188,14 +212,20 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     final_start[s_task[order]] = s_start[order]  # ascending seq: the last write is the latest assignment
     assignee = np.where(c_t >= final_start[on], asg.final_user[on], asg.first_user[on])
     by_assignee = (c_t >= first_start[on]) & (rng.random(len(on)) < 0.6) & (assignee >= 0)
-    author = np.where(by_assignee, assignee, task_manager[on])
+    fallback = owner(on, c_t) if tracker else task_manager[on]
+    author = np.where(by_assignee, assignee, fallback)
     gone = org.leave_h[np.maximum(author, 0)] <= c_t
     author = np.where(gone, task_manager[on], author)
     n_c = len(on)
     template = rng.integers(0, 1 << 16, size=n_c)
     obj = rng.integers(0, 1 << 16, size=n_c)
-    skill = tasks.main_skill[on]
-    texts = [text.comment_text(int(a), int(s), int(o)) for a, s, o in zip(template, skill, obj, strict=True)]
+    if tracker and org.traits is not None:
+        words = org.traits.component_words
+        proj = tasks.project[on]
+        texts = [text.tracker_comment(int(a), words[p], int(o)) for a, p, o in zip(template, proj, obj, strict=True)]
+    else:
+        skill = tasks.main_skill[on]
+        texts = [text.comment_text(int(a), int(s), int(o)) for a, s, o in zip(template, skill, obj, strict=True)]
     comment_pii: dict[int, list[str]] = {}
     with_pii = np.flatnonzero(rng.random(n_c) < cfg.dirt.pii_in_text)
     draws = rng.integers(0, 1 << 20, size=(len(with_pii), 10))

@@ -56,6 +56,25 @@ def unique_ids(rng: np.random.Generator, n: int, prefix: str, nbytes: int = 5) -
 
 
 @dataclass
+class TrackerTraits:
+    """The ``tracker`` preset's hidden traits of users and components (``maestro_ml.simulation.tracker``)."""
+
+    profile: np.ndarray  # per user: does user_joined carry seniority and weekly_capacity_hours
+    activity: np.ndarray  # per user, mean 1 over non-managers: how much work they take on (heavy-tailed)
+    affinity: np.ndarray  # (n_users, n_projects) in [0, 1]: ~1 on the 1-2 specialty components, 0 off the product
+    topic: np.ndarray  # per user: index into topic_words, their specialty
+    favourites: np.ndarray  # (n_users, 2): the handlers a user, as reporter, prefers (-1: none)
+    report_weight: np.ndarray  # per user: how much they report
+    self_assign: np.ndarray  # per user: probability that they make their own assignment
+    reporter_log_factor: np.ndarray  # per user: shift of the log duration of the tasks they report
+    component_popularity: np.ndarray  # per project: its share of its product's reports
+    component_log_median: np.ndarray  # per project: log of its typical duration in hours
+    component_words: list[tuple[str, ...]]  # per project: its vocabulary
+    topic_team: np.ndarray  # per topic: its product (team)
+    topic_words: list[tuple[str, ...]]  # per topic: its vocabulary
+
+
+@dataclass
 class Org:
     team_ids: list[str]
     team_tz: np.ndarray  # int index into TIMEZONES
@@ -79,6 +98,7 @@ class Org:
     project_deadline_h: np.ndarray
     project_skills: np.ndarray
     project_names: list[str]
+    traits: TrackerTraits | None = None  # the tracker preset only
 
     @property
     def n_users(self) -> int:

@@ -28,6 +28,10 @@ class Tasks:
     assign_h: np.ndarray  # when the manager assigns it; nan: stays in the backlog
     titles: list[str]
     title_pii: dict[int, list[str]]  # task index -> PII strings pasted into its title
+    # The tracker preset only: who reported it, its specialty topic and its hidden size (log factor).
+    reporter: np.ndarray | None = None
+    topic: np.ndarray | None = None
+    log_size: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.task_ids)

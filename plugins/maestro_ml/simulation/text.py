@@ -139,3 +139,67 @@ def task_title(verb: int, skill: int, obj: int, serial: int) -> str:
 def comment_text(template: int, skill: int, obj: int) -> str:
     objects = SKILL_OBJECTS[skill]
     return COMMENTS[template % len(COMMENTS)].format(obj=objects[obj % len(objects)])
+
+
+# --- the tracker preset: components, specialties and generic bug-report words ---
+# Component vocabularies are drawn from this pool (disjoint within a product), so a title's words
+# say which component (project) it belongs to.
+COMPONENT_POOL = (
+    "scheduler", "executor", "worker", "queue", "broker", "backfill", "trigger", "sensor", "operator", "hook",
+    "webserver", "gunicorn", "login", "session", "cookie", "csrf", "oauth", "ldap", "kerberos", "token",
+    "grid", "graph", "gantt", "tooltip", "modal", "sidebar", "navbar", "breadcrumb", "pagination", "datepicker",
+    "parser", "lexer", "tokenizer", "ast", "linter", "formatter", "compiler", "bytecode", "interpreter", "macro",
+    "pool", "slot", "lock", "mutex", "semaphore", "heartbeat", "lease", "quorum", "leader", "election",
+    "bucket", "blob", "multipart", "presigned", "upload", "download", "checksum", "etag", "glacier", "lifecycle",
+    "postgres", "mysql", "sqlite", "migration", "alembic", "orm", "index", "vacuum", "deadlock", "replica",
+    "kubernetes", "pod", "helm", "chart", "ingress", "configmap", "secret", "volume", "namespace", "sidecar",
+    "docker", "image", "layer", "registry", "entrypoint", "healthcheck", "compose", "buildkit", "dockerfile", "tag",
+    "logging", "logger", "handler", "rotation", "syslog", "stackdriver", "cloudwatch", "elasticsearch", "kibana",
+    "metrics", "statsd", "prometheus", "gauge", "counter", "histogram", "exporter", "grafana", "dashboard", "alert",
+    "api", "endpoint", "openapi", "swagger", "pagination_cursor", "ratelimit", "webhook", "callback", "payload",
+    "cli", "argparse", "subcommand", "completion", "prompt", "flag", "stdin", "stdout", "exitcode", "shell",
+    "plugin", "provider", "extension", "entrypoint_group", "registry_entry", "loader", "discovery", "manifest",
+    "serializer", "pickle", "json", "yaml", "protobuf", "avro", "parquet", "arrow", "msgpack", "schema",
+    "cache", "redis", "memcached", "ttl", "eviction", "warmup", "invalidation", "stampede", "shard", "hashring",
+    "email", "smtp", "sendgrid", "template", "jinja", "render", "macro_filter", "variable", "connection", "xcom",
+    "timezone", "pendulum", "cron", "interval", "dataset", "asset", "catchup", "dagrun", "taskinstance", "retry",
+    "docs", "tutorial", "howto", "changelog", "readme", "sphinx", "docstring", "example", "glossary", "faq",
+    "test", "pytest", "fixture", "mock", "coverage", "tox", "nox", "ci", "workflow", "matrix",
+    "packaging", "wheel", "sdist", "setuptools", "constraints", "pip", "poetry", "hatch", "extras", "pin",
+    "security", "cve", "rbac", "permission", "role", "audit", "sandbox", "xss", "injection", "sanitizer",
+    "i18n", "translation", "locale", "gettext", "rtl", "unicode", "encoding", "charset", "emoji", "collation",
+    "android", "ios", "swift", "kotlin", "gradle", "xcode", "simulator", "push", "deeplink", "biometric",
+)  # fmt: skip
+# Specialties (topics): what kind of problem a person handles best, a few words each.
+TOPIC_POOL = (
+    "crash", "segfault", "panic", "traceback", "memory", "leak", "oom", "heap",
+    "slow", "latency", "performance", "throughput", "timeout", "hang", "freeze", "stall",
+    "race", "flaky", "intermittent", "concurrency", "upgrade", "deprecation", "compatibility", "breaking",
+    "typo", "wording", "docs_link", "screenshot", "layout", "css", "alignment", "dark_theme",
+    "regression", "bisect", "rollback", "revert", "config", "default", "env_var", "setting",
+    "auth", "credentials", "expired", "refresh", "windows", "macos", "arm64", "python312",
+    "large", "overflow", "precision", "rounding", "duplicate", "missing", "stale", "orphan",
+    "retry_storm", "backoff", "reconnect", "keepalive", "accessibility", "keyboard", "screenreader", "contrast",
+    "packaging_error", "import_error", "circular", "version_pin", "logging_noise", "verbose", "warning", "silence",
+)  # fmt: skip
+GENERIC_WORDS = (
+    "when", "after", "fails", "error", "wrong", "should", "support", "option", "broken", "incorrect",
+    "not", "working", "unable", "cannot", "does", "with", "using", "on", "for", "in",
+    "randomly", "sometimes", "always", "new", "old", "second", "empty", "invalid", "unexpected", "behaviour",
+)  # fmt: skip
+TRACKER_VERBS = ("Fix", "Add", "Improve", "Support", "Handle", "Update", "Remove", "Allow", "Bug:", "Feature:")
+COMPONENT_SUFFIXES = ("core", "ui", "api", "cli", "docs", "infra", "sdk", "integration")
+
+
+def component_name(product: str, first_word: str, suffix: int) -> str:
+    return f"{product} {first_word.replace('_', ' ')} {COMPONENT_SUFFIXES[suffix % len(COMPONENT_SUFFIXES)]}"
+
+
+def tracker_title(verb: int, words: list[str], serial: int) -> str:
+    """A bug-report title: a verb, then the words in the order drawn (underscores read as spaces)."""
+    body = " ".join(w.replace("_", " ") for w in words)
+    return f"{TRACKER_VERBS[verb % len(TRACKER_VERBS)]} {body} (#{serial})"
+
+
+def tracker_comment(template: int, words: tuple[str, ...], obj: int) -> str:
+    return COMMENTS[template % len(COMMENTS)].format(obj="the " + words[obj % len(words)].replace("_", " "))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import posixpath
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -104,6 +105,8 @@ class _Serializer:
         self.event_ids = event_ids
         self.user_ids = org.user_ids
         team_ids = org.team_ids
+        # The tracker preset writes what a bug tracker export has: keys it lacks are left out, not nulled.
+        self.tracker = cfg.tracker is not None
         self.user_payload = [
             {
                 "user_id": org.user_ids[u],
@@ -117,9 +120,15 @@ class _Serializer:
             }
             for u in range(org.n_users)
         ]
+        if self.tracker:
+            for u, payload in enumerate(self.user_payload):
+                del payload["skills"]
+                if org.traits is None or not org.traits.profile[u]:
+                    del payload["seniority"], payload["weekly_capacity_hours"]
         start_us = int(cfg.start.timestamp()) * 1_000_000
         self.start_us = start_us
-        deadlines = format_us(start_us + np.round(org.project_deadline_h * 3.6e9).astype(np.int64))
+        deadline_h = np.nan_to_num(org.project_deadline_h, nan=0.0) if self.tracker else org.project_deadline_h
+        deadlines = format_us(start_us + np.round(deadline_h * 3.6e9).astype(np.int64))
         self.project_payload = [
             {
                 "project_id": org.project_ids[p],
@@ -131,12 +140,17 @@ class _Serializer:
             }
             for p in range(len(org.project_ids))
         ]
+        if self.tracker:
+            for payload in self.project_payload:
+                del payload["deadline"], payload["required_skills"]
         self.task_ids = tasks.task_ids
         self.task_project = [org.project_ids[p] for p in tasks.project.tolist()]
         self.task_title = tasks.titles
         self.task_priority = tasks.priority.tolist()
         self.task_est = tasks.est.tolist()
-        self.task_due = format_us(start_us + np.round(tasks.due_h * 3.6e9).astype(np.int64))
+        self.task_due_h = tasks.due_h.tolist()
+        due_h = np.nan_to_num(tasks.due_h, nan=0.0) if self.tracker else tasks.due_h
+        self.task_due = format_us(start_us + np.round(due_h * 3.6e9).astype(np.int64))
         self.task_skills = tasks.skills.tolist()
         self.task_parent = tasks.parent.tolist()
         self.task_depends = tasks.depends.tolist()
@@ -151,6 +165,7 @@ class _Serializer:
         x1, x2, f = c["x1"][idx].tolist(), c["x2"][idx].tolist(), c["f"][idx].tolist()
         uid, tid = self.user_ids, self.task_ids
         out = []
+        tracker = self.tracker
         for i in range(len(etype)):
             name = EVENT_TYPES[etype[i]]
             a = actor[i]
@@ -160,6 +175,8 @@ class _Serializer:
                 "occurred_at": occ[i],
                 "actor_id": uid[a] if a >= 0 else None,
             }
+            if tracker and a < 0:
+                del d["actor_id"]
             t = task[i]
             if name == "time_logged":
                 d.update(task_id=tid[t], user_id=uid[user[i]], hours=f[i])
@@ -173,7 +190,9 @@ class _Serializer:
                     task_id=tid[t], assignee_id=uid[user[i]], previous_assignee_id=uid[prev] if prev >= 0 else None
                 )
             elif name == "task_completed":
-                d.update(task_id=tid[t], assignee_id=uid[user[i]])
+                d["task_id"] = tid[t]
+                if user[i] >= 0 or not tracker:
+                    d["assignee_id"] = uid[user[i]]
             elif name == "task_created":
                 p, dep = self.task_parent[t], self.task_depends[t]
                 d.update(
@@ -187,6 +206,12 @@ class _Serializer:
                     parent_task_id=tid[p] if p >= 0 else None,
                     depends_on_task_id=tid[dep] if dep >= 0 else None,
                 )
+                if tracker:
+                    del d["required_skills"]
+                    if math.isnan(self.task_est[t]):
+                        del d["estimated_hours"]
+                    if math.isnan(self.task_due_h[t]):
+                        del d["due_at"]
             elif name == "task_reopened":
                 d["task_id"] = tid[t]
             elif name == "user_joined":
@@ -361,8 +386,8 @@ def _corrupt(line: bytes, mut: int) -> bytes:
 def _mutate(d: dict[str, Any], cls: str, mut: int, occurred_us: int) -> tuple[dict[str, Any], str | None]:
     """Apply a dict-level dirt class; returns the dict and a detail string for the ledger."""
     event_type = d["event_type"]
-    if cls == "missing_required":
-        fields = sorted(required_fields(event_type))
+    if cls == "missing_required":  # among the required fields the event has (a tracker export lacks some)
+        fields = sorted(f for f in required_fields(event_type) if d.get(f) is not None)
         name = fields[mut % len(fields)]
         if (mut >> 8) % 3 == 0:
             d[name] = None
@@ -370,7 +395,8 @@ def _mutate(d: dict[str, Any], cls: str, mut: int, occurred_us: int) -> tuple[di
         del d[name]
         return d, name
     if cls == "wrong_type":
-        fields = sorted((required_fields(event_type) | {"occurred_at"}) - {"event_type"})
+        candidates = (required_fields(event_type) | {"occurred_at"}) - {"event_type"}
+        fields = sorted(f for f in candidates if d.get(f) is not None)
         name = fields[mut % len(fields)]
         d[name] = _wrong_value(event_type, name, mut)
         return d, name
