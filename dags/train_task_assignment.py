@@ -11,7 +11,7 @@ hyperparameter overrides).
    committed through the window's end and every day of the window has its features built from it;
    a run that fires during `make up`'s catch-up or before the week's last hour lands trains once the data is there.
 3. **build_training_sets**: point-in-time-correct train / validation / test sets from the
-   `task_assignment_v1` feature service (`maestro_ml.features.training_sets`), split by time, written to the lake.
+   `task_assignment_v2` feature service (`maestro_ml.features.training_sets`), split by time, written to the lake.
 4. **validate_training_sets**: Great Expectations (enough decisions, one chosen candidate each, no null keys or labels, features mostly set); a failure stops the run here.
 5. **build_training_arguments**: the command-line options of the training run (set URIs, MLflow
    experiment, the run's tags, the overrides).

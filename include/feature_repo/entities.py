@@ -30,3 +30,10 @@ team = Entity(
     description="A group of users that owns projects.",
     tags={"owner": "ml-platform"},
 )
+reporter = Entity(
+    name="reporter",
+    join_keys=["reporter_id"],
+    value_type=ValueType.STRING,
+    description="The user who filed a task (the actor of its task_created).",
+    tags={"owner": "ml-platform"},
+)

@@ -5,7 +5,7 @@ Change what a model reads by adding ``*_v2``, never by editing a published versi
 
 from feast import FeatureService
 from feature_views import project_features, task_features, user_activity_features, user_profile_features
-from on_demand_features import task_urgency_features, user_capacity_features
+from on_demand_features import pair_affinity_features, task_urgency_features, user_capacity_features
 
 _TASK_COLUMNS = [
     "priority",
@@ -72,4 +72,36 @@ task_duration_v1 = FeatureService(
     description="Features of one (task, assignee) pair for the task-duration model.",
     owner="ml-platform@maestro.example",
     tags={"model": "task_duration", "version": "1"},
+)
+
+# v2: what real trackers carry. The v1 pair features plus the "is it recorded" flags of optional fields,
+# the open work without estimates, and the history of the pair: the user on this project, for this
+# reporter, on words like this title (``pair_affinity_features``, decayed to the request time).
+_PAIR_FEATURES_V2 = [
+    user_profile_features[["seniority", "weekly_capacity_hours", "tenure_days", "seniority_known", "capacity_known",
+                           "skills_known"]],
+    user_activity_features[[*_ACTIVITY_COLUMNS_V1, "open_unestimated_tasks"]],
+    task_features[[*_TASK_COLUMNS, "estimate_known", "due_known", "required_skills_known"]],
+    project_features[[*_PROJECT_COLUMNS, "project_deadline_known"]],
+    task_urgency_features,
+    user_capacity_features,
+    pair_affinity_features,
+]
+
+task_assignment_v2 = FeatureService(
+    name="task_assignment_v2",
+    features=list(_PAIR_FEATURES_V2),
+    description="Features of one (task, candidate user) pair for the task-assignment ranker, with the pair's "
+                "project, reporter and title history.",
+    owner="ml-platform@maestro.example",
+    tags={"model": "task_assignment", "version": "2"},
+)
+
+task_duration_v2 = FeatureService(
+    name="task_duration_v2",
+    features=list(_PAIR_FEATURES_V2),
+    description="Features of one (task, assignee) pair for the task-duration model, with the pair's project, "
+                "reporter and title history.",
+    owner="ml-platform@maestro.example",
+    tags={"model": "task_duration", "version": "2"},
 )

@@ -7,9 +7,18 @@ Inputs may be missing (an entity without a row inside its TTL): the outputs are 
 from feast import Field, RequestSource
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64
-from feature_views import task_features, user_activity_features, user_profile_features
+from feature_views import (
+    project_assignment_features,
+    task_features,
+    task_text_features,
+    user_activity_features,
+    user_profile_features,
+    user_project_features,
+    user_reporter_features,
+    user_text_features,
+)
 
-from maestro_ml.contracts.features import OWNER, REQUEST_TIME_FIELD
+from maestro_ml.contracts.features import AFFINITY_HALF_LIFE, OWNER, REQUEST_TIME_FIELD
 
 # Feast compares an on-demand view's declared fields with the ones it infers, descriptions included, so the
 # output fields carry none; the catalog takes them from here.
@@ -23,7 +32,22 @@ OUTPUT_DESCRIPTIONS = {
     "capacity_after_task_hours": "Free capacity minus the task's estimate.",
     "load_ratio": "Open estimated work / weekly capacity.",
     "skill_match": "Cosine of the user's skills and the task's needs.",
+    "up_assignments_all": "Tasks of this project assigned to the user, all time (0: never).",
+    "up_completions_all": "Tasks of this project the user completed, all time.",
+    "up_assignments_recent": "The user's assignments on this project, decayed to the request time.",
+    "up_days_since_active": "Days since the user last took or finished a task of this project (null: never).",
+    "up_share_recent": "The user's share of the project's recent assignments (both decayed to the request time).",
+    "ur_assignments_all": "Tasks filed by this reporter assigned to the user, all time.",
+    "ur_completions_all": "Tasks filed by this reporter the user completed, all time.",
+    "ur_assignments_recent": "The user's assignments of this reporter's tasks, decayed to the request time.",
+    "title_similarity": "Cosine of the task's title vector and the user's title profile (null without either).",
+    "title_profile_tasks_all": "Tasks in the user's title profile (0: none yet).",
 }
+
+# The transformation is serialised into the registry and runs without this module, so the decay's
+# half-life is written into it as a number; this keeps the number and the contract equal.
+if AFFINITY_HALF_LIFE.total_seconds() != 2_592_000.0:
+    raise ValueError("pair_affinity_features' half-life (30 days) differs from contracts.features.AFFINITY_HALF_LIFE")
 
 scoring_request = RequestSource(
     name="scoring_request",
@@ -109,3 +133,74 @@ def user_capacity_features(inputs: dict) -> dict:
         norm = math.hypot(*have) * math.hypot(*need)
         out["skill_match"].append(dot / norm if norm > 0 else 0.0)
     return out
+
+
+@on_demand_feature_view(
+    sources=[user_project_features, project_assignment_features, user_reporter_features, task_text_features,
+             user_text_features, scoring_request],
+    schema=[
+        Field(name="up_assignments_all", dtype=Int64),
+        Field(name="up_completions_all", dtype=Int64),
+        Field(name="up_assignments_recent", dtype=Float64),
+        Field(name="up_days_since_active", dtype=Float64),
+        Field(name="up_share_recent", dtype=Float64),
+        Field(name="ur_assignments_all", dtype=Int64),
+        Field(name="ur_completions_all", dtype=Int64),
+        Field(name="ur_assignments_recent", dtype=Float64),
+        Field(name="title_similarity", dtype=Float64),
+        Field(name="title_profile_tasks_all", dtype=Int64),
+    ],
+    mode="python",
+    description="How much a user worked on this project, for this reporter and on words like this title, as of "
+                "the request: the history views' counts decayed to the request time, and a title cosine.",
+    owner=f"{OWNER}@maestro.example",
+    tags={"team": OWNER},
+)
+def pair_affinity_features(inputs: dict) -> dict:
+    import numpy as np
+
+    half_life = 2_592_000.0  # AFFINITY_HALF_LIFE, in seconds
+    now = np.array([np.nan if v is None else float(v) for v in inputs["request_time_unix"]])
+
+    def numbers(name: str) -> np.ndarray:
+        return np.array([np.nan if v is None else float(v) for v in inputs[name]])
+
+    def decayed(value: str, at: str) -> np.ndarray:
+        # A pair without a row never happened: 0, not unknown.
+        values, stamps = numbers(value), numbers(at)
+        out = values * np.exp2(-np.maximum(now - stamps, 0.0) / half_life)
+        return np.where(np.isnan(values), 0.0, out)
+
+    def counts(name: str) -> list:
+        return [0 if v is None else int(v) for v in inputs[name]]
+
+    up_recent = decayed("up_assignments_decayed", "up_last_active_unix")
+    project_recent = decayed("project_assignments_decayed", "project_last_assigned_unix")
+    last = numbers("up_last_active_unix")
+    since = (now - last) / 86400.0
+    share = np.divide(up_recent, project_recent, out=np.zeros_like(up_recent), where=project_recent > 0)
+
+    similarity: list = []
+    for vector, profile in zip(inputs["title_vector"], inputs["title_profile"], strict=True):
+        if vector is None or profile is None:
+            similarity.append(None)
+            continue
+        a, b = np.asarray(vector, dtype=np.float64), np.asarray(profile, dtype=np.float64)
+        norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+        similarity.append(float(a @ b) / norm if norm > 0 else None)
+
+    def floats(values: np.ndarray) -> list:
+        return [None if np.isnan(v) else float(v) for v in values.tolist()]
+
+    return {
+        "up_assignments_all": counts("up_assignments"),
+        "up_completions_all": counts("up_completions"),
+        "up_assignments_recent": floats(up_recent),
+        "up_days_since_active": floats(np.where(np.isnan(last), np.nan, np.maximum(since, 0.0))),
+        "up_share_recent": floats(share),
+        "ur_assignments_all": counts("ur_assignments"),
+        "ur_completions_all": counts("ur_completions"),
+        "ur_assignments_recent": floats(decayed("ur_assignments_decayed", "ur_last_active_unix")),
+        "title_similarity": similarity,
+        "title_profile_tasks_all": counts("title_profile_tasks"),
+    }

@@ -182,12 +182,21 @@ def test_a_newer_feature_value_after_the_event_time_is_never_used(store: Any) ->
     assert result["open_tasks"].tolist() == [previous["open_tasks"], row["open_tasks"]]
 
 
+# Feast 0.67's file store drops an entity row when any view of the service has no row for it inside the
+# TTL, and v2's history views have none for a pair that never worked together: Feast's own join is
+# compared on the v1 services, whose views every entity has.
+FEAST_ENGINE_SERVICES = {"ranking": "task_assignment_v1", "duration": "task_duration_v1"}
+
+
 @pytest.mark.parametrize("engine", ["local", "feast"])
 def test_training_sets_match_an_independent_point_in_time_join(store: Any, engine: str) -> None:
     settings = get_settings()
     day = START + timedelta(days=1)
-    ranking = training_set("ranking", day, day + timedelta(days=1), store=store, engine=engine)
-    duration = training_set("duration", day, day + timedelta(days=1), store=store, engine=engine)
+    services: dict[str, str | None] = FEAST_ENGINE_SERVICES if engine == "feast" else {"ranking": None, "duration": None}
+    ranking = training_set("ranking", day, day + timedelta(days=1), store=store, engine=engine,
+                           feature_service=services["ranking"])
+    duration = training_set("duration", day, day + timedelta(days=1), store=store, engine=engine,
+                            feature_service=services["duration"])
     # Every entity row comes back, in its decision's order, even where two share keys and time.
     assert len(ranking) == len(ranking_entities(settings.lake_uri, day, day + timedelta(days=1)))
     assert len(duration) == len(duration_entities(settings.lake_uri, settings.features_uri, day,
@@ -216,13 +225,27 @@ def test_training_sets_match_an_independent_point_in_time_join(store: Any, engin
             got = frame[column].astype("float64").to_numpy()
             assert np.array_equal(got, oracle[column].astype("float64").to_numpy(), equal_nan=True), (view, column)
             assert (oracle["_row_ts"].dropna() <= oracle.loc[oracle["_row_ts"].notna(), TIMESTAMP_COLUMN]).all()
+    if engine == "local":  # v2: the pair's history, all time (a pair without a row never worked together: 0)
+        for view, keys, column, output in (
+            ("user_project_features", ["user_id", "project_id"], "up_assignments", "up_assignments_all"),
+            ("user_reporter_features", ["user_id", "reporter_id"], "ur_completions", "ur_completions_all"),
+        ):
+            rows = offline.read_view(settings.features_uri, view).sort_values(TIMESTAMP_COLUMN)
+            rows = rows.rename(columns={TIMESTAMP_COLUMN: "_row_ts"})
+            probe = ranking[[*keys, TIMESTAMP_COLUMN]].reset_index().sort_values(TIMESTAMP_COLUMN)
+            oracle = pd.merge_asof(probe, rows[[*keys, "_row_ts", column]], left_on=TIMESTAMP_COLUMN,
+                                   right_on="_row_ts", by=keys).set_index("index").sort_index()
+            expected = oracle[column].fillna(0).astype("float64").to_numpy()
+            assert np.array_equal(ranking[output].astype("float64").to_numpy(), expected), (view, column)
+            assert expected.max() > 0, f"the tiny lake has repeat work in {view}"
 
 
 @pytest.mark.parametrize("kind", ["ranking", "duration"])
 def test_the_local_join_gives_what_feasts_get_historical_features_gives(store: Any, kind: str) -> None:
     day = START + timedelta(days=1)
-    local = training_set(kind, START, day + timedelta(days=1), store=store, engine="local")
-    feast = training_set(kind, START, day + timedelta(days=1), store=store, engine="feast")
+    service = FEAST_ENGINE_SERVICES[kind]
+    local = training_set(kind, START, day + timedelta(days=1), store=store, engine="local", feature_service=service)
+    feast = training_set(kind, START, day + timedelta(days=1), store=store, engine="feast", feature_service=service)
     assert list(local.columns) == list(feast.columns), set(local.columns) ^ set(feast.columns)
     assert len(local) == len(feast) > 10
     keys = ["decision_id", "user_id"]

@@ -14,6 +14,7 @@ import pytest
 from maestro_ml.contracts.features import TIMESTAMP_COLUMN, VIEWS
 from maestro_ml.features import offline, steps
 from maestro_ml.features.compute import FeatureInputs, compute_features, load_inputs
+from maestro_ml.features.history import History
 from maestro_ml.settings import get_settings
 from maestro_ml.validation import DataValidationError
 
@@ -56,6 +57,7 @@ def test_rows_never_use_events_from_after_their_timestamp(tiny_home: Path, featu
     """Drop every event after a cut: the rows before the cut must not change at all."""
     cut = pd.Timestamp(START + timedelta(hours=30))
     full = load_inputs(get_settings().lake_uri, START, END)
+    assert full.history is not None
     truncated = FeatureInputs(
         start=full.start,
         end=full.end,
@@ -63,6 +65,11 @@ def test_rows_never_use_events_from_after_their_timestamp(tiny_home: Path, featu
         users=full.users,
         projects=full.projects,
         tasks=full.tasks,
+        history=History(
+            assignments=full.history.assignments[full.history.assignments["t"] <= cut],
+            completions=full.history.completions[full.history.completions["t"] <= cut],
+            tasks=full.history.tasks,
+        ),
     )
     before = compute_features(truncated)
     for name, frame in features.items():

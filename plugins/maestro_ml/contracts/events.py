@@ -241,6 +241,7 @@ STATE_SCHEMAS: dict[str, pa.Schema] = {
             pa.field("required_skills", SKILLS),
             pa.field("parent_task_id", pa.string()),
             pa.field("depends_on_task_id", pa.string()),
+            pa.field("reporter_id", pa.string()),  # who filed it: the actor of its task_created
             pa.field("created_at", TS),
             pa.field("status", pa.string()),
             pa.field("assignee_id", pa.string()),

@@ -227,7 +227,115 @@ ASSIGNMENTS = View(
     ),
 )
 
-VIEWS: dict[str, View] = {v.name: v for v in (USER_PROFILE, USER_ACTIVITY, TASK, PROJECT, ASSIGNMENTS)}
+# --------------------------------------------------------------------------- history views (v2)
+# Who worked on what, with whom and on which words: the signals real assignment runs on. They are
+# state over all history, not a window (a component's long-time owner is its owner however quiet the
+# last 90 days were), so these views are computed from every assignment and completion up to the row,
+# written only when they change, and kept for HISTORY_TTL. Decayed counts are stored as of their row;
+# the on-demand view ``pair_affinity_features`` decays them to the request time.
+HISTORY_TTL = timedelta(days=3650)
+AFFINITY_HALF_LIFE = timedelta(days=30)
+# Title vectors: TF-IDF over word tokens, hashed with signs into this many dimensions (no vocabulary to
+# fit or ship; the cosine of two hashed vectors estimates the TF-IDF cosine). The IDF of a task's words
+# counts the titles created before it, so a vector never changes once written.
+TITLE_DIMENSIONS = 256
+
+
+def _decayed(name: str, what: str) -> Feature:
+    half_life = AFFINITY_HALF_LIFE.days
+    return Feature(name, "Float32", f"{what}, each weighted 0.5 ** (age / {half_life} d), as of the row.", 0.0, None)
+
+
+USER_PROJECT = View(
+    name="user_project_features",
+    join_keys=("user_id", "project_id"),
+    description="A user's history on one project (a tracker's component): assignments, completions, recency.",
+    ttl=HISTORY_TTL,
+    tags={"history": "all"},
+    features=(
+        Feature("up_assignments", "Int64", "Tasks of the project assigned to the user, all time.", 0, None),
+        Feature("up_completions", "Int64", "Tasks of the project the user completed, all time.", 0, None),
+        _decayed("up_assignments_decayed", "Tasks of the project assigned to the user"),
+        Feature("up_last_active_unix", "Int64", "The user's last assignment or completion on the project (epoch s).",
+                0, None),
+    ),
+)
+
+PROJECT_ASSIGNMENTS = View(
+    name="project_assignment_features",
+    join_keys=("project_id",),
+    description="How much assignment a project sees: the denominator of a user's share of it.",
+    ttl=HISTORY_TTL,
+    tags={"history": "all"},
+    features=(
+        Feature("project_assignments", "Int64", "Assignments of the project's tasks, all time.", 0, None),
+        _decayed("project_assignments_decayed", "Assignments of the project's tasks"),
+        Feature("project_last_assigned_unix", "Int64", "The project's last assignment (epoch s).", 0, None),
+    ),
+)
+
+USER_REPORTER = View(
+    name="user_reporter_features",
+    join_keys=("user_id", "reporter_id"),
+    description="A user's history with one reporter (who filed the task): tasks of theirs taken and completed.",
+    ttl=HISTORY_TTL,
+    tags={"history": "all"},
+    features=(
+        Feature("ur_assignments", "Int64", "Tasks filed by the reporter assigned to the user, all time.", 0, None),
+        Feature("ur_completions", "Int64", "Tasks filed by the reporter the user completed, all time.", 0, None),
+        _decayed("ur_assignments_decayed", "Tasks filed by the reporter assigned to the user"),
+        Feature("ur_last_active_unix", "Int64", "The user's last assignment or completion of the reporter's tasks "
+                "(epoch s).", 0, None),
+    ),
+)
+
+TASK_TEXT = View(
+    name="task_text_features",
+    join_keys=("task_id",),
+    description="What a task's title is about: its hashed TF-IDF vector, written once at creation.",
+    ttl=HISTORY_TTL,
+    tags={"history": "all"},
+    features=(
+        Feature("title_vector", "Array(Float32)", f"Unit-length TF-IDF of the title's words, hashed into "
+                f"{TITLE_DIMENSIONS} signed dimensions (IDF over the titles created before); zeros without words."),
+        Feature("title_words", "Int64", "Word tokens in the title.", 0, None),
+    ),
+)
+
+USER_TEXT = View(
+    name="user_text_features",
+    join_keys=("user_id",),
+    description="What a user's past tasks were about: the sum of the title vectors of every task assigned to them.",
+    ttl=HISTORY_TTL,
+    tags={"history": "all"},
+    features=(
+        Feature("title_profile", "Array(Float32)", "Unit-length sum of the title vectors of the tasks assigned to the "
+                "user so far."),
+        Feature("title_profile_tasks", "Int64", "Tasks in the profile.", 0, None),
+    ),
+)
+
+HISTORY_VIEWS = (USER_PROJECT, PROJECT_ASSIGNMENTS, USER_REPORTER, TASK_TEXT, USER_TEXT)
+VIEWS: dict[str, View] = {
+    v.name: v for v in (USER_PROFILE, USER_ACTIVITY, TASK, PROJECT, ASSIGNMENTS, *HISTORY_VIEWS)
+}
+
+# Features a training row may lack by design, beyond the views' nullable ones: the history views have no row
+# for a pair that never worked together, and these on-demand outputs are null when an optional field they
+# need (a due date, an estimate, a capacity, skills) is not recorded or the pair has no history.
+NULLABLE_ON_DEMAND = frozenset({
+    "due_in_hours_now", "age_hours_now", "remaining_estimate_hours", "urgency_ratio", "is_overdue",
+    "free_capacity_hours", "capacity_after_task_hours", "load_ratio", "skill_match",
+    "up_days_since_active", "title_similarity",
+})
+
+
+def nullable_in_sets() -> frozenset[str]:
+    """Feature columns a training set may leave null on any share of its rows."""
+    history = {f.name for v in HISTORY_VIEWS for f in v.features}
+    declared = {f.name for v in VIEWS.values() for f in v.features if f.nullable}
+    return frozenset(history | declared | NULLABLE_ON_DEMAND)
+
 
 # Online features an assignment or duration request reads: the feature services' contents, by view.
 # The on-demand views (``task_urgency_features``, ``user_capacity_features``) are defined in the repo.

@@ -107,7 +107,7 @@ class ModelSpec:
 TASK_ASSIGNMENT = ModelSpec(
     name="task_assignment",
     registered_name="maestro-task-assignment",
-    feature_service="task_assignment_v1",
+    feature_service="task_assignment_v2",
     training_set="ranking",
     primary_metric=Metric("valid_ensemble_ndcg_at_5", "maximize"),
     guard_metrics=(Metric("valid_ensemble_mrr", "maximize"),),
@@ -119,7 +119,7 @@ TASK_ASSIGNMENT = ModelSpec(
 TASK_DURATION = ModelSpec(
     name="task_duration",
     registered_name="maestro-task-duration",
-    feature_service="task_duration_v1",
+    feature_service="task_duration_v2",
     training_set="duration",
     primary_metric=Metric("valid_model_mae", "minimize"),
     guard_metrics=(Metric("valid_model_coverage90", "maximize"),),

@@ -41,6 +41,7 @@ from maestro_ml.contracts.features import (
     VIEWS,
     View,
 )
+from maestro_ml.features.history import History, history_features, load_history
 from maestro_ml.settings import to_utc
 
 HOUR = pd.Timedelta(hours=1)
@@ -68,6 +69,8 @@ STATE_COLUMNS: dict[str, list[str]] = {
         "parent_task_id",
         "depends_on_task_id",
         "created_at",
+        "title",
+        "reporter_id",
     ],
 }
 
@@ -87,6 +90,8 @@ class FeatureInputs:
     tasks: pd.DataFrame
     # Tasks created before ``read_start`` whose whole history is in ``events`` (open then, or moving since).
     carried: frozenset[str] = frozenset()
+    # Every assignment and completion before ``end``: the history views (``features.history``); None skips them.
+    history: History | None = None
 
     @property
     def read_start(self) -> pd.Timestamp:
@@ -122,8 +127,9 @@ def load_inputs(lake_uri: str, start: datetime | str, end: datetime | str) -> Fe
                                      where=pc.field("task_id").isin(ids))
             tables[name] = pa.concat_tables([older, tables[name]])
     events = {name: to_frame(table) for name, table in tables.items()}
+    history = load_history(lake_uri, end_ts.to_pydatetime(), state["tasks"])
     return FeatureInputs(start_ts, end_ts, events, state["users"], state["projects"], state["tasks"],
-                         frozenset(carried))
+                         frozenset(carried), history)
 
 
 def _carried_tasks(lake_uri: str, read_start: datetime, tasks: pd.DataFrame, recent: dict[str, pa.Table]) -> set[str]:
@@ -590,13 +596,17 @@ def compute_features(inputs: FeatureInputs) -> dict[str, pd.DataFrame]:
     static = _static_tasks(inputs)
     tl = task_timeline(inputs)
     seg = _segments(inputs, static)
-    return {
+    frames = {
         USER_PROFILE.name: user_profile_features(inputs),
         USER_ACTIVITY.name: user_activity_features(inputs, tl, seg),
         TASK.name: task_features(inputs, tl),
         PROJECT.name: project_features(inputs, tl, seg),
         ASSIGNMENTS.name: historical_task_assignments(inputs, seg),
     }
+    if inputs.history is not None:
+        history = history_features(inputs.history, inputs.start, inputs.end)
+        frames.update({name: _conform(VIEWS[name], frame) for name, frame in history.items()})
+    return frames
 
 
 def empty_frame(view_name: str) -> pd.DataFrame:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from maestro_ml import lake
-from maestro_ml.contracts.features import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
+from maestro_ml.contracts.features import ASSIGNMENTS, LOOKBACK, REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
 from maestro_ml.contracts.models import MODELS, TrainingSetKind
 from maestro_ml.contracts.training_sets import sample_whole_groups
 from maestro_ml.feast_ext.store import get_store
@@ -49,7 +49,11 @@ JoinEngine = Literal["local", "feast"]
 # The feature service each kind of set reads by default: the one its model's spec names.
 FEATURE_SERVICES: dict[str, str] = {spec.training_set: spec.feature_service for spec in MODELS.values()}
 DECISION_LEAD = pd.Timedelta(milliseconds=1)
-ENTITY_COLUMNS = ["decision_id", "task_id", "user_id", "project_id", "assigned_at", TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
+VECTOR_FEATURES = frozenset(f.name for v in VIEWS.values() for f in v.features if f.dtype.startswith("Array"))
+ENTITY_COLUMNS = ["decision_id", "task_id", "user_id", "project_id", "reporter_id", "assigned_at", TIMESTAMP_COLUMN,
+                  REQUEST_TIME_FIELD]
+# Entity columns that are join keys of some view (the rest are the decision's id and times).
+JOIN_KEY_COLUMNS = ("task_id", "user_id", "project_id", "reporter_id")
 # Feast's file offline store joins every entity row with every row of its key inside the TTL before
 # picking the latest, so memory grows with (entity rows x rows per key): 100k bench rows took 24 GB.
 CHUNK_ROWS = 10_000
@@ -81,7 +85,7 @@ def _decisions(
     )
     managers = managers_since(history, manager_min_assignments)
     decisions = history[(history["occurred_at"] >= start) & (history["occurred_at"] < end)]
-    tasks = to_frame(lake.read_state(lake_uri, "tasks").select(["task_id", "project_id"]))
+    tasks = to_frame(lake.read_state(lake_uri, "tasks").select(["task_id", "project_id", "reporter_id"]))
     projects = to_frame(lake.read_state(lake_uri, "projects").select(["project_id", "team_id"]))
     decisions = decisions.merge(tasks, on="task_id", how="inner").merge(projects, on="project_id", how="inner")
     decisions = decisions.sort_values(["occurred_at", "event_id"], kind="mergesort").reset_index(drop=True)
@@ -120,14 +124,15 @@ def ranking_entities(
     lo, hi = utc_timestamp(start), utc_timestamp(end)
     decisions, managers = _decisions(lake_uri, lo, hi, manager_min_assignments)
     users = to_frame(lake.read_state(lake_uri, "users").select(["user_id", "team_id", "joined_at", "left_at"]))
-    pairs = decisions[["decision_id", "task_id", "project_id", "team_id", "occurred_at", "assignee_id"]].merge(
+    pairs = decisions[["decision_id", "task_id", "project_id", "reporter_id", "team_id", "occurred_at",
+                       "assignee_id"]].merge(
         users, on="team_id", how="inner"
     )
     pairs = pairs.merge(managers, on="user_id", how="left")
     eligible = pairs["joined_at"].notna() & (pairs["joined_at"] <= pairs["occurred_at"])
     eligible &= pairs["left_at"].isna() | (pairs["left_at"] > pairs["occurred_at"])
     eligible &= pairs["manager_since"].isna() | (pairs["manager_since"] >= pairs["occurred_at"])
-    columns = ["decision_id", "task_id", "project_id", "occurred_at", "assignee_id", "user_id"]
+    columns = ["decision_id", "task_id", "project_id", "reporter_id", "occurred_at", "assignee_id", "user_id"]
     parts = [pairs.loc[eligible, columns]]
     if add_chosen:
         parts.append(decisions[columns[:-1]].assign(user_id=decisions["assignee_id"]))
@@ -185,14 +190,14 @@ def _feast_join(store: FeatureStore, service: Any, lookups: pd.DataFrame) -> pd.
     import dask
 
     # Arrow-backed ids: dask fingerprints object columns string by string, Arrow ones by buffer.
-    sent = lookups.astype({c: "string[pyarrow]" for c in ("task_id", "user_id", "project_id")})
+    sent = lookups.astype({c: "string[pyarrow]" for c in JOIN_KEY_COLUMNS})
     # One thread: the join is pandas work under the GIL, and on two cores threads only add contention.
     with dask.config.set(scheduler="synchronous"):
         features = store.get_historical_features(entity_df=sent, features=service).to_df()
     # A feature named like an entity column (task_features' project_id) comes back a second time as
     # "project_id__"; the entity's own column is the one kept.
     features = features.drop(columns=[c for c in features.columns if c.endswith("__") and c[:-2] in sent.columns])
-    features = features.astype({c: object for c in ("task_id", "user_id", "project_id")})
+    features = features.astype({c: object for c in JOIN_KEY_COLUMNS})
     features[TIMESTAMP_COLUMN] = pd.to_datetime(features[TIMESTAMP_COLUMN], utc=True).astype(TS_DTYPE)
     if len(features) > len(lookups):
         raise RuntimeError(f"Feast returned {len(features)} rows for {len(lookups)} distinct lookups")
@@ -210,7 +215,7 @@ def _historical(store: FeatureStore, service: Any, entities: pd.DataFrame) -> pd
     same task offered to the same user at the same instant) would silently come back as one. So
     Feast gets the distinct lookups and the features are joined back onto every entity row.
     """
-    keys = ["task_id", "user_id", "project_id", TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
+    keys = [*JOIN_KEY_COLUMNS, TIMESTAMP_COLUMN, REQUEST_TIME_FIELD]
     lookups = entities[keys].drop_duplicates().reset_index(drop=True)
     # Feast 0.67's file store de-duplicates each view's join on (that view's join keys, timestamp), so
     # lookups sharing a key and an instant (every candidate of one decision shares the task and the
@@ -225,7 +230,7 @@ def _historical(store: FeatureStore, service: Any, entities: pd.DataFrame) -> pd
     features = _feast_join(store, service, sent).rename(columns={TIMESTAMP_COLUMN: "_sent_at"})
     features = lookups.merge(
         features.drop(columns=[REQUEST_TIME_FIELD], errors="ignore"),
-        on=["task_id", "user_id", "project_id", "_sent_at"],
+        on=[*JOIN_KEY_COLUMNS, "_sent_at"],
         how="left",
         validate="one_to_one",
     ).drop(columns="_sent_at")
@@ -254,7 +259,7 @@ def training_set(
 
     Ranking sets use the candidate rule of ``ranking_entities`` (``add_chosen`` only for training).
 
-    Columns: the entity columns (``decision_id, task_id, user_id, project_id, assigned_at,
+    Columns: the entity columns (``decision_id, task_id, user_id, project_id, reporter_id, assigned_at,
     event_timestamp, request_time_unix``; ``chosen`` for ranking), the feature service's features
     (names are unique across views) and ``outcome_*`` labels. ``max_rows`` keeps whole
     decisions drawn at random with ``seed`` (``contracts.training_sets``: a ranking group is never cut).
@@ -289,6 +294,8 @@ def training_set(
                           ignore_index=True)
     else:
         raise ValueError(f"unknown join engine {engine!r}; expected 'local' or 'feast'")
+    # Vectors (title TF-IDF) are inputs of on-demand features, not model inputs: a set stays flat numbers.
+    frame = frame.drop(columns=[c for c in frame.columns if c in VECTOR_FEATURES])
     order = {name: i for i, name in enumerate(entities.columns)}
     frame = frame.sort_values(["assigned_at", "decision_id", "user_id"], kind="mergesort").reset_index(drop=True)
     log.info(

@@ -16,7 +16,7 @@ users     left (``left_at``)           ``user_left``
 teams     ``first_seen_at`` (min),     any ``user_joined`` / ``project_created`` naming
           ``updated_at`` (max)         the team
 projects  created (``created_at``)     ``project_created``
-tasks     created (``created_at``)     ``task_created``
+tasks     created (``created_at``)     ``task_created`` (its ``actor_id`` is the reporter)
 tasks     status (``status_changed_at``) ``task_created`` (todo), ``task_status_changed``
                                        (to_status), ``task_completed`` (done),
                                        ``task_reopened`` (todo); equal times: the most
@@ -89,6 +89,7 @@ GROUPS: dict[str, tuple[Group, ...]] = {
                 "required_skills",
                 "parent_task_id",
                 "depends_on_task_id",
+                "reporter_id",
             ),
         ),
         Group("status_changed_at", ("status",)),
@@ -131,7 +132,8 @@ def _candidates(name: str, group: Group, tables: dict[str, pa.Table]) -> list[pa
     elif name == "projects" and "project_created" in tables:
         specs.append(("project_created", {"created_at": tables["project_created"]["occurred_at"]}))
     elif name == "tasks" and group.time == "created_at" and "task_created" in tables:
-        specs.append(("task_created", {"created_at": tables["task_created"]["occurred_at"]}))
+        created = tables["task_created"]
+        specs.append(("task_created", {"created_at": created["occurred_at"], "reporter_id": created["actor_id"]}))
     elif name == "tasks" and group.time == "status_changed_at":
         for event_type, status in (
             ("task_created", "todo"),
@@ -276,6 +278,15 @@ def events_to_state(name: str, tables: dict[str, pa.Table]) -> pa.Table:
     return _sorted(_assemble(name, keys, winners), key) if len(keys) else schema.empty_table()
 
 
+def _to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``; a column added to the contract since the file was written reads as nulls."""
+    if table.schema.names != schema.names:
+        table = pa.Table.from_arrays(
+            [table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in schema],
+            names=schema.names)
+    return table.cast(schema)
+
+
 def merge_states(name: str, parts: list[pa.Table]) -> pa.Table:
     """Last-writer-wins merge of state tables (a base and deltas, in any order, repeats allowed); sorted by key.
 
@@ -283,7 +294,7 @@ def merge_states(name: str, parts: list[pa.Table]) -> pa.Table:
     re-decided; the rest are carried over.
     """
     schema = events.STATE_SCHEMAS[name]
-    parts = sorted((p.cast(schema) for p in parts if p is not None and p.num_rows), key=lambda p: -p.num_rows)
+    parts = sorted((_to_schema(p, schema) for p in parts if p is not None and p.num_rows), key=lambda p: -p.num_rows)
     if not parts:
         return schema.empty_table()
     key = KEYS[name]

@@ -24,7 +24,8 @@ from maestro_ml.contracts.training_sets import sample_whole_groups
 GROUP_COLUMN = "decision_id"
 TIME_COLUMN = "assigned_at"
 ID_COLUMNS = frozenset(
-    {"decision_id", "task_id", "user_id", "project_id", "assigned_at", "event_timestamp", "request_time_unix", "chosen"}
+    {"decision_id", "task_id", "user_id", "project_id", "reporter_id", "assigned_at", "event_timestamp",
+     "request_time_unix", "chosen"}
 )
 LABEL_PREFIX = "outcome_"
 # Identifiers that happen to be numbers, or features that are constant at decision time by construction.

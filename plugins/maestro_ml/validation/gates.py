@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from maestro_ml.contracts.events import EVENT_TYPES, STATE_SCHEMAS, schema_for
-from maestro_ml.contracts.features import VIEWS, arrow_schema
+from maestro_ml.contracts.features import VIEWS, arrow_schema, nullable_in_sets
 from maestro_ml.settings import Settings, get_settings
 from maestro_ml.validation import context, frames, suites
 from maestro_ml.validation.outcome import ValidationOutcome, failures_from
@@ -328,7 +328,8 @@ def validate_training_sets(
     Ranking: at least ``min_groups`` decisions per split (one number, or one per split), exactly one chosen candidate per decision
     (a share of chosen rows in (0, 0.5]), ids set. Duration: ``min_groups`` completed assignments,
     durations set and positive. Features may be null (new users, imputed by the trainer), but at
-    most 5% per column, except those the feature contract declares nullable.
+    most 5% per column, except those the feature contract lets be null (``nullable_in_sets``: optional
+    fields, and the history of a pair that never worked together).
     """
     import great_expectations.expectations as gxe
 
@@ -358,7 +359,7 @@ def validate_training_sets(
             expectations.append(
                 suites.between("outcome_duration_hours", 0, None, strict_min=True, rule="durations are positive")
             )
-        nullable = {f.name for view in VIEWS.values() for f in view.features if f.nullable}
+        nullable = nullable_in_sets()
         numeric = [c for c in frame.columns if c not in ids and pd.api.types.is_numeric_dtype(frame[c])
                    and not c.startswith("outcome_") and c not in nullable]
         for column in numeric:
