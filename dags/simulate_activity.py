@@ -62,7 +62,7 @@ def simulate_events(params: dict | None = None) -> dict:
                         description="Size of the simulated organisation; tracker: a bug tracker export "
                                     "(few fields, components, months-long tasks, 150 days)"),
         "start": instant_param("First hour", "First simulated hour, ISO-8601 UTC (default: MAESTRO_START_DATE)"),
-        "days": Param(None, type=["null", "integer"], minimum=1, maximum=90, title="Days",
+        "days": Param(None, type=["null", "integer"], minimum=1, maximum=1830, title="Days",
                       description="Override the preset's days"),
         "seed": Param(7, type="integer", title="Seed", description="Random seed; same seed, same events"),
         "dirt": Param(True, type="boolean", title="Dirt", description="Inject malformed and duplicate events"),

@@ -42,7 +42,30 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=int(os.environ.get("MAESTRO_DEMO_DAYS", "0")) or None,
                         help="override the preset's number of days")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--import-history", choices=("auto", "yes", "no"), default="auto",
+                        help="ingest the simulated events as an imported export (import_history, one gated commit "
+                             "per day) instead of hour by hour; auto: for the tracker preset, which imitates one")
     return parser.parse_args()
+
+
+def _import_as_export(bag, settings) -> tuple[int, float]:
+    """Move the simulated landing files aside as a tracker export, place them with import_history, and
+    ingest the placed hours through ``ingest_events`` range runs (a backfill from the UI would send the same)."""
+    import shutil
+
+    from maestro_ml.ingestion.import_history import place
+
+    landing = Path(settings.landing_uri) / "events"
+    export = Path(settings.home) / "export"
+    shutil.rmtree(export, ignore_errors=True)
+    shutil.move(str(landing), str(export))
+    files = sorted(str(p) for p in export.rglob("*.jsonl*"))
+    placement = place(files, settings, name="tracker-export")
+    total = 0.0
+    for start, end in placement.ranges(settings.max_range_hours):
+        _, seconds = run(bag.dags["ingest_events"], "range", run_conf={"start": start, "end": end})
+        total += seconds
+    return len(placement.hours), total
 
 
 def _send_output_to(log_file: Path):
@@ -112,11 +135,16 @@ def main() -> int:
     hours = int((window_end - start).total_seconds() // 3600)
     say(f"    {simulated['events_written']:,} events in {seconds:.1f}s")
 
-    # One range run, as a backfill from the UI or the REST API: every hour still committed on its own.
-    say(f"3/{STEPS} ingest_events: one range run over {hours} hours")
-    ingest_range = {"start": start.strftime("%Y-%m-%dT%H"), "end": window_end.strftime("%Y-%m-%dT%H")}
-    _, seconds = run(bag.dags["ingest_events"], "range", run_conf=ingest_range)
-    say(f"    {hours} hours ingested, validated and committed in {seconds:.0f}s")
+    if args.import_history == "yes" or (args.import_history == "auto" and args.preset == "tracker"):
+        say(f"3/{STEPS} import_history: the {hours} simulated hours as one export, one commit per day")
+        placed, seconds = _import_as_export(bag, settings)
+        say(f"    {placed} placed hours ingested, validated and committed in {seconds:.0f}s")
+    else:
+        # One range run, as a backfill from the UI or the REST API: every hour still committed on its own.
+        say(f"3/{STEPS} ingest_events: one range run over {hours} hours")
+        ingest_range = {"start": start.strftime("%Y-%m-%dT%H"), "end": window_end.strftime("%Y-%m-%dT%H")}
+        _, seconds = run(bag.dags["ingest_events"], "range", run_conf=ingest_range)
+        say(f"    {hours} hours ingested, validated and committed in {seconds:.0f}s")
 
     # One manual run over the whole window: the same tasks the Asset-triggered hourly runs execute.
     window = {"start": start.strftime("%Y-%m-%d"), "end": (window_end + timedelta(days=1)).strftime("%Y-%m-%d")}
@@ -128,7 +156,9 @@ def main() -> int:
     say(f"    materialized in {seconds:.0f}s")
 
     # Train on the simulated window itself: its last days validate and test, whatever --days was.
-    training = window_params(start, start + timedelta(hours=hours), max_train_days=MAX_TRAIN_DAYS)
+    # A tracker's history is the point: it trains on all of it (a few thousand decisions).
+    max_train_days = None if args.preset == "tracker" else MAX_TRAIN_DAYS
+    training = window_params(start, start + timedelta(hours=hours), max_train_days=max_train_days)
     for step, (dag_id, knobs) in enumerate(TRAINING_KNOBS.items(), start=6):
         if hours < MIN_TRAINING_DAYS * 24:
             say(f"{step}/{STEPS} {dag_id}: skipped, {hours / 24:g} simulated day(s): tasks assigned on the last "

@@ -6,7 +6,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 export MAESTRO_HOME="${MAESTRO_DEMO_HOME:-$PWD/.maestro/demo}"
 rm -rf "$MAESTRO_HOME"
 mkdir -p "$MAESTRO_HOME"
-export MAESTRO_START_DATE="${MAESTRO_START_DATE:-2026-11-01T00:00:00Z}"
+if [ "${MAESTRO_DEMO_PRESET:-demo}" = tracker ]; then
+  # 150 days of tracker history, all in the past: imported as an export, not landed live.
+  export MAESTRO_START_DATE="${MAESTRO_START_DATE:-2026-06-01T00:00:00Z}"
+else
+  export MAESTRO_START_DATE="${MAESTRO_START_DATE:-2026-11-01T00:00:00Z}"
+fi
 # Headless: embedded stores only, nothing listening on a port.
 export MLFLOW_TRACKING_URI="sqlite:///$MAESTRO_HOME/mlflow/mlflow.db"
 export AIRFLOW_HOME="$MAESTRO_HOME/airflow"
