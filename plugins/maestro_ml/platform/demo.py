@@ -72,12 +72,12 @@ def _online_rows(settings: Settings) -> str:
     for name, view in VIEWS.items():
         if name == "historical_task_assignments":
             continue
-        key = view.join_keys[0]
-        ids = read_view(settings.features_uri, name)[key].drop_duplicates().tolist()
-        if not ids:
+        keys = list(view.join_keys)
+        rows = read_view(settings.features_uri, name)[keys].drop_duplicates().to_dict("records")
+        if not rows:
             continue
         feature = f"{name}:{view.features[0].name}"
-        result = store.get_online_features(features=[feature], entity_rows=[{key: i} for i in ids]).to_dict()
+        result = store.get_online_features(features=[feature], entity_rows=rows).to_dict()
         found[name] = sum(v is not None for v in result[view.features[0].name])
     return ", ".join(f"{name} {n:,} entities" for name, n in found.items()) or "empty"
 
