@@ -27,6 +27,23 @@ def test_self_assignment_never_makes_anyone_a_manager() -> None:
     assert managers_since(history, 0).empty, "0 turns the manager rule off"
 
 
+def test_someone_who_hands_out_work_and_also_takes_it_is_no_manager_from_the_first_task_they_take() -> None:
+    at = pd.Timestamp(H)
+    hour = pd.Timedelta(hours=1)
+    history = pd.DataFrame({
+        "actor_id": ["lead", "dev", "reporter", "dev", "lead"],
+        "assignee_id": ["dev", "reporter", "dev", "dev", "ops"],
+        "occurred_at": [at, at + hour, at + 2 * hour, at + 3 * hour, at + 4 * hour],
+    })
+    managers = managers_since(history, 1).set_index("user_id")
+    # The lead only hands out work; dev took work before handing any out; the reporter handed out work
+    # (hour 2) only after taking some (hour 1).
+    assert managers.index.tolist() == ["lead"]
+    assert pd.isna(managers.loc["lead", "manager_until"])
+    took_later = managers_since(history.iloc[[0, 2, 1]].assign(occurred_at=[at, at + hour, at + 2 * hour]), 1)
+    assert took_later.set_index("user_id")["manager_until"].to_dict()["reporter"] == at + 2 * hour
+
+
 def test_the_rule_misses_are_kept_for_evaluation_and_added_back_only_on_request(settings: Settings) -> None:
     team = {"team_id": "team_01"}
     events = [

@@ -61,17 +61,27 @@ OUTCOME_COLUMNS = ["completed", "completed_on_time", "duration_hours", "reassign
 
 
 def managers_since(history: pd.DataFrame, min_assignments: int) -> pd.DataFrame:
-    """``user_id, manager_since``: when each user had assigned tasks to *other people* ``min_assignments`` times.
+    """``user_id, manager_since, manager_until``: who only hands out work, and when.
 
-    Self-assignment is common in real trackers and says nothing about who manages: it never counts.
+    A user becomes a manager once they have assigned tasks to *other people* ``min_assignments`` times,
+    and stops being one the first time a task is assigned to them: in real trackers leads and
+    reporters hand out work *and* take it, and excluding everyone who ever assigned someone else
+    would exclude most of the people who do the work. Self-assignment never counts.
     ``min_assignments`` 0 makes nobody a manager.
     """
+    empty = pd.DataFrame({"user_id": pd.Series(dtype=object), "manager_since": pd.Series(dtype=TS_DTYPE),
+                          "manager_until": pd.Series(dtype=TS_DTYPE)})
     if min_assignments <= 0:
-        return pd.DataFrame({"user_id": pd.Series(dtype=object), "manager_since": pd.Series(dtype=TS_DTYPE)})
+        return empty
     others = history[history["actor_id"].notna() & (history["actor_id"] != history["assignee_id"])]
     others = others.sort_values("occurred_at", kind="mergesort")
     nth = others[others.groupby("actor_id", sort=False).cumcount() == min_assignments - 1]
-    return nth[["actor_id", "occurred_at"]].rename(columns={"actor_id": "user_id", "occurred_at": "manager_since"})
+    managers = nth[["actor_id", "occurred_at"]].rename(columns={"actor_id": "user_id", "occurred_at": "manager_since"})
+    took = history.groupby("assignee_id")["occurred_at"].min().rename("manager_until")
+    managers = managers.merge(took, left_on="user_id", right_index=True, how="left")
+    # Someone who took work before handing any out never counts as a manager.
+    managers = managers[managers["manager_until"].isna() | (managers["manager_until"] > managers["manager_since"])]
+    return managers.reset_index(drop=True) if len(managers) else empty
 
 
 def _decisions(
@@ -114,7 +124,8 @@ def ranking_entities(
     """One row per (decision, candidate) for the decisions in ``[start, end)``; ``chosen`` marks the pick.
 
     The candidate rule, the one place it is defined: the members of the task's project's team who
-    had joined and not left at the decision, minus its managers (``managers_since``). A decision
+    had joined and not left at the decision, minus those who, at that moment, hand out work and have
+    never taken any (``managers_since``). A decision
     whose actual assignee is not a candidate keeps its candidates and no chosen row: evaluation
     counts it as a miss and reports the rule's coverage. ``add_chosen`` adds the assignee back as a
     candidate (for a training split only, behind a flag; never for evaluation).
@@ -131,7 +142,8 @@ def ranking_entities(
     pairs = pairs.merge(managers, on="user_id", how="left")
     eligible = pairs["joined_at"].notna() & (pairs["joined_at"] <= pairs["occurred_at"])
     eligible &= pairs["left_at"].isna() | (pairs["left_at"] > pairs["occurred_at"])
-    eligible &= pairs["manager_since"].isna() | (pairs["manager_since"] >= pairs["occurred_at"])
+    managing = (pairs["manager_since"] < pairs["occurred_at"]) & ~(pairs["manager_until"] < pairs["occurred_at"])
+    eligible &= ~managing.fillna(False).astype(bool)
     columns = ["decision_id", "task_id", "project_id", "reporter_id", "occurred_at", "assignee_id", "user_id"]
     parts = [pairs.loc[eligible, columns]]
     if add_chosen:

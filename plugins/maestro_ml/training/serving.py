@@ -132,19 +132,27 @@ class TorchScorerPyfunc(PythonModel):  # type: ignore[misc]
 # --------------------------------------------------------------------------- task duration
 
 
-def log_estimate(frame: pd.DataFrame) -> np.ndarray:
-    """log of the task's estimate in hours; a missing or non-positive estimate counts as one hour."""
+def log_estimate(frame: pd.DataFrame, missing: float = 0.0) -> np.ndarray:
+    """log of the task's estimate in hours; ``missing`` (log-hours) where there is no positive estimate.
+
+    The duration network learns log(duration) minus this offset; for the tasks without an estimate (most
+    tasks in real trackers) the trainer passes the training median log duration of such tasks, so the
+    network learns departures from a typical duration instead of a second, far-off scale.
+    """
     if "estimated_hours" not in frame:
-        return np.zeros(len(frame))
+        return np.full(len(frame), missing)
     estimate = pd.to_numeric(frame["estimated_hours"], errors="coerce").to_numpy(dtype=np.float64)
-    return np.log(np.where(np.isfinite(estimate) & (estimate > 0), estimate, 1.0))
+    known = np.isfinite(estimate) & (estimate > 0)
+    return np.where(known, np.log(np.where(known, estimate, 1.0)), missing)
 
 
 class DurationModel:
     """The served duration model: hours from assignment to completion, the median and calibrated intervals."""
 
-    def __init__(self, net: nn.Module, standardizer: data.Standardizer, calibration: Calibration) -> None:
+    def __init__(self, net: nn.Module, standardizer: data.Standardizer, calibration: Calibration,
+                 missing_estimate_log_hours: float = 0.0) -> None:
         self.net, self.standardizer, self.calibration = net, standardizer, calibration
+        self.missing_estimate_log_hours = missing_estimate_log_hours
 
     @property
     def features(self) -> list[str]:
@@ -153,7 +161,7 @@ class DurationModel:
     def log_quantiles(self, frame: pd.DataFrame) -> np.ndarray:
         """The network's 5 quantiles of log-hours (the log estimate added back), before calibration."""
         x = self.standardizer.transform(feature_matrix(frame, self.standardizer.columns))
-        return predict_log_quantiles(self.net, x) + log_estimate(frame)[:, None]
+        return predict_log_quantiles(self.net, x) + log_estimate(frame, self.missing_estimate_log_hours)[:, None]
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         q = self.log_quantiles(frame)
@@ -166,7 +174,8 @@ class DurationModel:
         net = save_module(self.net, bundle / "weights.pt")
         (bundle / "duration.json").write_text(json.dumps(
             {"net": net, "standardizer": self.standardizer.to_dict(),
-             "margins": {str(k): v for k, v in self.calibration.margins.items()}}, indent=2))
+             "margins": {str(k): v for k, v in self.calibration.margins.items()},
+             "missing_estimate_log_hours": self.missing_estimate_log_hours}, indent=2))
         return bundle
 
     @classmethod
@@ -174,7 +183,8 @@ class DurationModel:
         meta = json.loads((bundle / "duration.json").read_text())
         net = load_module(QuantileMLP, meta["net"], bundle / "weights.pt")
         calibration = Calibration({int(k): float(v) for k, v in meta["margins"].items()})
-        return cls(net, data.Standardizer.from_dict(meta["standardizer"]), calibration)
+        return cls(net, data.Standardizer.from_dict(meta["standardizer"]), calibration,
+                   float(meta.get("missing_estimate_log_hours", 0.0)))
 
 
 class DurationPyfunc(PythonModel):  # type: ignore[misc]

@@ -35,7 +35,8 @@ assignee, with an 80% and a 90% interval, to plan timelines. Not a measure of an
 **Data window.** Train: {train_window}. Validation (early stopping and interval calibration): {valid_window}.
 Rows: {train_rows:,} train / {valid_rows:,} validation (completed assignments only).
 
-**Model.** MLP on standardized features with 5 quantile heads on log(duration / estimate)
+**Model.** MLP on standardized features with 5 quantile heads on log(duration / estimate) (a task without an
+estimate: log(duration) minus {missing_offset:.2f}, the training median for such tasks)
 (pinball loss); the point prediction is the median; intervals are conformally calibrated on validation (margins
 {margins}).
 
@@ -69,17 +70,27 @@ def count_groups(frame: pd.DataFrame) -> int:
     return len(_completed(frame))
 
 
+def missing_estimate_offset(train: pd.DataFrame) -> float:
+    """The median log duration of the training tasks without an estimate (of all of them if every task has one)."""
+    durations = np.log(train[TARGET].to_numpy(dtype=np.float64))
+    estimate = (pd.to_numeric(train["estimated_hours"], errors="coerce").to_numpy(dtype=np.float64)
+                if "estimated_hours" in train else np.full(len(train), np.nan))
+    without = ~(np.isfinite(estimate) & (estimate > 0))
+    pool = durations[without] if without.any() else durations
+    return float(np.median(pool)) if len(pool) else 0.0
+
+
 def _train_network(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, standardizer: data.Standardizer,
-                   train_digest: str) -> tuple[QuantileMLP, LoopResult]:
+                   train_digest: str, missing: float) -> tuple[QuantileMLP, LoopResult]:
     """The quantile MLP with early stopping on validation MAE of the median."""
     import torch
 
     x_train, x_valid = standardizer.transform(train), standardizer.transform(valid)
     # The target is the log slip, log(duration / estimate): the estimate carries most of the scale, so
     # the network learns what moves a task away from its estimate instead of the estimate itself.
-    y_train = (np.log(train[TARGET].to_numpy(dtype=np.float64)) - log_estimate(train)).astype(np.float32)
+    y_train = (np.log(train[TARGET].to_numpy(dtype=np.float64)) - log_estimate(train, missing)).astype(np.float32)
     y_valid = valid[TARGET].to_numpy(dtype=np.float64)
-    log_est_valid = log_estimate(valid).astype(np.float32)
+    log_est_valid = log_estimate(valid, missing).astype(np.float32)
     net = QuantileMLP(len(standardizer.columns), hidden=args.hidden, dropout=args.dropout)
 
     def batches(rng: np.random.Generator) -> list[tuple[torch.Tensor, ...]]:
@@ -159,7 +170,8 @@ def _plot_predictions(predictions: Predictions, path: Path) -> None:
     plt.close(fig)
 
 
-def _model_card(train: pd.DataFrame, valid: pd.DataFrame, calibration: Calibration, valid_report: dict[str, Any]) -> str:
+def _model_card(train: pd.DataFrame, valid: pd.DataFrame, calibration: Calibration, valid_report: dict[str, Any],
+                missing_offset: float) -> str:
     table = "\n".join(
         ["| model | MAE h | MAPE | coverage 80% | coverage 90% |", "|---|---|---|---|---|"]
         + [f"| {name} | {r.get('mae', float('nan')):.2f} | {r.get('mape', float('nan')):.3f} | "
@@ -169,6 +181,7 @@ def _model_card(train: pd.DataFrame, valid: pd.DataFrame, calibration: Calibrati
     return MODEL_CARD.format(
         train_window=_window(train), valid_window=_window(valid), train_rows=len(train), valid_rows=len(valid),
         margins={k: round(v, 3) for k, v in calibration.margins.items()}, metrics_table=table,
+        missing_offset=missing_offset,
     )
 
 
@@ -189,11 +202,12 @@ def run(
     train, valid = _completed(train), _completed(valid)
     standardizer = data.Standardizer.fit(train, data.feature_columns(train))
     started = time.perf_counter()
-    net, loop = _train_network(args, train, valid, standardizer, train_digest)
+    missing = missing_estimate_offset(train)
+    net, loop = _train_network(args, train, valid, standardizer, train_digest, missing)
     train_seconds = time.perf_counter() - started
-    valid_log_q = predict_log_quantiles(net, standardizer.transform(valid)) + log_estimate(valid)[:, None]
+    valid_log_q = predict_log_quantiles(net, standardizer.transform(valid)) + log_estimate(valid, missing)[:, None]
     calibration = Calibration.fit(valid_log_q, np.log(valid[TARGET].to_numpy(dtype=np.float64)))
-    model = DurationModel(net, standardizer, calibration)
+    model = DurationModel(net, standardizer, calibration, missing)
 
     truth = (data.read_truth(args.truth_uri, [*TRUTH_KEYS, "median_duration_hours"], [valid, test])
              if args.truth_uri else None)
@@ -208,7 +222,7 @@ def run(
 
     (workdir / "evaluation.json").write_text(json.dumps(reports, indent=2, default=float))
     _plot_predictions(predictions, workdir / "predicted_vs_actual.png")
-    (workdir / "model_card.md").write_text(_model_card(train, valid, calibration, reports["valid"]))
+    (workdir / "model_card.md").write_text(_model_card(train, valid, calibration, reports["valid"], missing))
     for name in ("evaluation.json", "predicted_vs_actual.png", "model_card.md"):
         mlflow.log_artifact(str(workdir / name))
     _log_model(model, valid.head(200), workdir)
