@@ -67,3 +67,30 @@ def test_a_task_open_for_400_days_counts_in_a_day_computed_alone_as_in_a_full_re
     assert activity.loc["u_b", "open_tasks"].max() == 2, "the reopened task is u_b's again, beside the new one"
     tasks = alone["task_features"].set_index("task_id")
     assert tasks.loc["t_open", "hours_logged"].max() == 4.5, "hours logged 390 days ago still count"
+
+
+def test_out_of_order_histories_give_a_day_computed_alone_the_full_rebuilds_values(settings: Settings) -> None:
+    """Real exports hold a task whose creation is recorded after its assignment, and a task done long ago
+    whose due date falls inside the day: neither may change a day computed alone."""
+    h0 = (DAY - timedelta(days=120)).replace(hour=9)
+    _land(settings, h0, [
+        ev("user_joined", at=_at(h0, 1), user_id="u_a", team_id="team_01"),
+        ev("project_created", at=_at(h0, 2), project_id="p_01", team_id="team_01"),
+        ev("task_created", at=_at(h0, 5), task_id="t_done", project_id="p_01", estimated_hours=3.0,
+           due_at=ts(DAY + timedelta(hours=6))),  # done months ago, due inside the day
+        ev("task_assigned", at=_at(h0, 6), task_id="t_done", assignee_id="u_a"),
+        ev("task_completed", at=_at(h0, 50), task_id="t_done", assignee_id="u_a"),
+        ev("task_assigned", at=_at(h0, 20), task_id="t_late", assignee_id="u_a"),  # created only later
+    ])
+    h1 = DAY - timedelta(days=30) + timedelta(hours=9)
+    _land(settings, h1, [ev("task_created", at=_at(h1), task_id="t_late", project_id="p_01", estimated_hours=2.0)])
+
+    end = DAY + timedelta(days=1)
+    alone = compute_features(load_inputs(settings.lake_uri, DAY, end))
+    full = compute_features(load_inputs(settings.lake_uri, h0.replace(hour=0), end))
+    for name, frame in full.items():
+        stamps = frame[TIMESTAMP_COLUMN]
+        expected = frame[(stamps >= DAY) & (stamps < end)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone[name], expected, obj=name)
+    project = alone["project_features"]
+    assert project["project_open_tasks"].max() == 1, "t_late is open; t_done's due date reopens nothing"

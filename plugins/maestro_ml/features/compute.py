@@ -133,15 +133,20 @@ def load_inputs(lake_uri: str, start: datetime | str, end: datetime | str) -> Fe
 
 
 def _carried_tasks(lake_uri: str, read_start: datetime, tasks: pd.DataFrame, recent: dict[str, pa.Table]) -> set[str]:
-    """Tasks created before ``read_start`` that still matter after it: open at ``read_start``, or moving since.
+    """Tasks with history before ``read_start`` that still matter after it: open at ``read_start``, or moving since.
 
     Open means: no status-setting event before ``read_start`` left it done (the last one wins, ties
     in the timeline's order: a status change, then a completion, then a reopen).
     """
     before = tasks.loc[tasks["created_at"].notna() & (tasks["created_at"] < pd.Timestamp(read_start)), "task_id"]
-    if before.empty:
-        return set()
     old = set(before)
+    # A task whose creation is recorded after some of its events (an import or entry error) still has a
+    # history before ``read_start``: it is carried like an older task.
+    for name in ("task_assigned", "time_logged"):
+        ids = lake.read_events(lake_uri, name, None, read_start, columns=["task_id"]).column("task_id")
+        old |= set(pc.unique(ids).drop_null().to_pylist())
+    if not old:
+        return set()
     parts = []
     for name, kind, done in (("task_status_changed", "status", None), ("task_completed", "completed", True),
                              ("task_reopened", "reopened", False)):
@@ -227,6 +232,8 @@ def _conform(view: View, frame: pd.DataFrame) -> pd.DataFrame:
             frame[feature.name] = frame[feature.name].astype("float64" if feature.nullable else "int64")
         elif feature.dtype in ("Float32", "Float64"):
             frame[feature.name] = frame[feature.name].astype(feature.dtype.lower())
+        elif feature.dtype.startswith("Array"):
+            frame[feature.name] = frame[feature.name].astype(object)
     frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].astype(TS_DTYPE)
     keys = [*view.join_keys, TIMESTAMP_COLUMN]
     frame = frame.drop_duplicates(keys, keep="last").sort_values(keys, kind="mergesort")
@@ -295,6 +302,9 @@ def task_timeline(inputs: FeatureInputs) -> pd.DataFrame:
     # its creation row on (``t >= due_at``), and a marker earlier would count it as open work before it existed.
     due = static[((static["due_at"] >= read_start) | carried) & (static["due_at"] < inputs.end)
                  & (static["due_at"] >= static["created_at"])]
+    # A task with history before ``read_start`` that is not carried was closed then and has not moved since:
+    # its marker says so (alone, it would read as open work from its due date on).
+    closed_before = ~((due["created_at"] >= read_start) | due["task_id"].isin(inputs.carried))
     assigned = ev["task_assigned"]
     status = ev["task_status_changed"]
     completed = ev["task_completed"]
@@ -319,7 +329,7 @@ def task_timeline(inputs: FeatureInputs) -> pd.DataFrame:
         part(logged["task_id"], logged["occurred_at"], "logged", hours=logged["hours"].astype("float64")),
         part(completed["task_id"], completed["occurred_at"], "completed", status_set="done", done_set=1.0),
         part(reopened["task_id"], reopened["occurred_at"], "reopened", status_set="todo", done_set=0.0, reopen=1),
-        part(due["task_id"], due["due_at"], "due"),
+        part(due["task_id"], due["due_at"], "due", done_set=closed_before.map({True: 1.0, False: np.nan})),
     ]
     tl = _stack(parts)
     for name, default in (("assignee_set", None), ("status_set", None), ("done_set", np.nan)):
