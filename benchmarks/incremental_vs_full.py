@@ -19,9 +19,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from maestro_ml import lake  # noqa: E402
-from maestro_ml.contracts.features import TIMESTAMP_COLUMN  # noqa: E402
-from maestro_ml.features.compute import compute_features, load_inputs  # noqa: E402
+from maestro_ml import lake
+from maestro_ml.contracts.features import TIMESTAMP_COLUMN
+from maestro_ml.features.compute import compute_features, load_inputs
 
 
 def parse_args() -> argparse.Namespace:
