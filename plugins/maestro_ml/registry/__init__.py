@@ -2,8 +2,12 @@
 
 The training itself is ``python -m maestro_ml.training`` on the configured compute; it reaches
 Airflow only through MLflow, where ``find_training_run`` looks it up by the tags the DAG gave it.
-Registered versions get the alias ``challenger`` (registry aliases, never the deprecated stages);
-promotion to ``champion`` is a later gate's job. Names come from each model's ``ModelSpec``.
+Registered versions get the alias ``challenger`` (registry aliases, never the deprecated stages).
+Names come from each model's ``ModelSpec``.
+
+* ``registry.aliases``: ``champion`` / ``previous_champion`` moved by check-and-set under a lock.
+* ``registry.audit``: the append-only record of every evaluate, promote, reject and rollback.
+* ``python -m maestro_ml.registry history <model>``: a model's champion history and current aliases.
 """
 
 from __future__ import annotations
