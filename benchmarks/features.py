@@ -5,10 +5,15 @@ Phases (each in its own process, so imports, caches and peak memory are its own)
 * ``prepare``: simulate a preset, ingest every hour (``ingest_hours``) and build the offline
   feature tables (``build_features``), timed.
 * ``online``: for the embedded store (SQLite) and the server-backed one (Redis online store, SQL
-  registry on PostgreSQL, a throwaway project and database), apply and materialize, then time
-  ``FeatureStore.get_online_features`` for the ``task_assignment_v1`` service on 1 task x 50
-  candidate users (one call), p50/p99 over ``--requests`` requests after a warm-up. Baseline in
-  the same run: the same 50 candidates fetched with 50 single-row calls.
+  registry on PostgreSQL, a throwaway project, database and keys, removed afterwards), apply and
+  materialize, then time one scoring request of the ``--service`` (default ``task_assignment_v2``)
+  service, 1 task x 50 candidate users, p50/p99 over ``--requests`` requests after a warm-up, three
+  ways interleaved request by request: ``FeatureStore.get_online_features(...).to_df()``,
+  ``maestro_ml.feast_ext.online.get_service_features`` (the same frame, checked equal on the first
+  requests) and the raw read of the same keys from the same online store (the stock statement per view
+  on SQLite, one pipeline of ``HMGET``s on Redis; keys serialized beforehand, nothing decoded). Also
+  reported: the bulk read alone inside ``get_service_features`` (``read_serialized``). After setup the
+  process runs ``gc.collect(); gc.freeze()``, as a serving process would.
 * ``training``: ``training_set`` (the default in-process join, ``maestro_ml.features.point_in_time``)
   for the ranking and duration sets over ``--train-days`` days, rows/s; baseline in the same run:
   the same point-in-time join written directly in pandas (``merge_asof`` per view, no on-demand
@@ -47,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--store", default="both", choices=["both", "local", "server"])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--candidates", type=int, default=50)
+    parser.add_argument("--service", default="task_assignment_v2", help="feature service of the online phase")
     parser.add_argument("--train-days", type=int, default=2, help="days of decisions in the ranking set")
     return parser.parse_args()
 
@@ -113,9 +119,70 @@ def _store_env(kind: str) -> tuple[dict[str, str], str | None]:
     return env, database
 
 
-def phase_online(kind: str, requests: int, candidates: int) -> None:
+def _raw_reader(store, service, payloads: list[list[dict]]):
+    """The raw read of each request's keys (serialized beforehand) from the store: (read function, inputs)."""
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.infra.online_stores.helpers import compute_table_id
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from maestro_ml.features.point_in_time import resolve_service
+
+    by_view, _ = resolve_service(store, service)
+    online_store = store._get_provider().online_store
+    config = store.config
+
+    def keys_of(view, rows: list[dict]) -> list[bytes]:
+        names = sorted(view.join_keys)
+        distinct = dict.fromkeys(tuple(row[k] for k in names) for row in rows)
+        return [
+            serialize_entity_key(EntityKey(join_keys=names, entity_values=[Value(string_val=v) for v in values]), 3)
+            for values in distinct
+        ]
+
+    inputs = [[(view, features, keys_of(view, rows)) for view, features in by_view] for rows in payloads]
+    if hasattr(online_store, "_get_conn"):  # SQLite: the stock statement (without event_ts), per view
+        conn = online_store._get_conn(config)
+        tables = {view.name: compute_table_id(config.project, view, False) for view, _ in by_view}
+
+        def read(request) -> int:
+            n = 0
+            for view, _, keys in request:
+                sql = (f'SELECT entity_key, feature_name, value FROM "{tables[view.name]}" '
+                       f"WHERE entity_key IN ({','.join('?' * len(keys))})")
+                n += len(conn.execute(sql, keys).fetchall())
+            return n
+
+        return read, inputs
+    client = online_store._get_client(config.online_store)  # Redis: one pipeline of HMGETs, as stock reads
+    project = config.project.encode()
+    fields = {view.name: online_store._generate_hset_keys_for_features(view, list(features))[1][:-1]
+              for view, features in by_view}
+
+    def read(request) -> int:
+        with client.pipeline(transaction=False) as pipe:
+            for view, _, keys in request:
+                for key in keys:
+                    pipe.hmget(key + project, fields[view.name])
+            return sum(len(reply) for reply in pipe.execute())
+
+    return read, inputs
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
     import numpy as np
 
+    return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p99_ms": round(float(np.percentile(values, 99)), 2)}
+
+
+def phase_online(kind: str, requests: int, candidates: int, service_name: str) -> None:
+    import gc
+
+    import numpy as np
+    import pandas as pd
+
+    from maestro_ml.contracts.features import REQUEST_TIME_FIELD
+    from maestro_ml.feast_ext.online import CellRead, get_service_features, retriever_for
     from maestro_ml.feast_ext.steps import materialize_all
     from maestro_ml.feast_ext.store import apply_if_changed, get_store
     from maestro_ml.features.offline import read_view
@@ -125,6 +192,7 @@ def phase_online(kind: str, requests: int, candidates: int) -> None:
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
+    store = None
     try:
         apply_if_changed(settings)
         end = _window_end()
@@ -132,11 +200,16 @@ def phase_online(kind: str, requests: int, candidates: int) -> None:
         materialized = materialize_all({"start": START.isoformat(), "end": (end + timedelta(days=1)).isoformat()})
         materialize_s = time.perf_counter() - started
         store = get_store(settings)
-        service = store.get_feature_service("task_assignment_v1")
+        service = store.get_feature_service(service_name)
 
         tasks = read_view(settings.features_uri, "task_features")
         tasks = tasks[tasks["event_timestamp"] >= end - timedelta(hours=12)].drop_duplicates("task_id", keep="last")
         users = read_view(settings.features_uri, "user_profile_features").drop_duplicates("user_id", keep="last")
+        # A task's reporter: who created it (the lake's task state); candidates with and without history with them.
+        from maestro_ml import lake
+
+        reporters = lake.read_state(settings.lake_uri, "tasks").select(["task_id", "reporter_id"]).to_pandas()
+        tasks = tasks.merge(reporters, on="task_id", how="left")
         rng = np.random.default_rng(0)
         now = int(end.timestamp())
 
@@ -144,43 +217,79 @@ def phase_online(kind: str, requests: int, candidates: int) -> None:
             task = tasks.iloc[i % len(tasks)]
             picked = users["user_id"].to_numpy()[rng.choice(len(users), size=candidates, replace=False)]
             return [
-                {"task_id": task.task_id, "project_id": task.project_id, "user_id": u, "request_time_unix": now}
+                {"task_id": task.task_id, "project_id": task.project_id, "reporter_id": task.reporter_id,
+                 "user_id": u, REQUEST_TIME_FIELD: now}
                 for u in picked
             ]
 
-        payloads = [request(i) for i in range(requests + 50)]
-        for rows in payloads[:50]:  # warm-up: registry cache, connections, code paths
-            store.get_online_features(features=service, entity_rows=rows)
-        latencies = []
-        for rows in payloads[50:]:
-            t0 = time.perf_counter()
-            result = store.get_online_features(features=service, entity_rows=rows).to_dict()
-            latencies.append((time.perf_counter() - t0) * 1000)
-        filled = float(np.mean([v is not None for v in result["skill_match"]]))
-        single = []
-        for rows in payloads[50 : 50 + max(requests // 10, 20)]:
-            t0 = time.perf_counter()
-            for row in rows:
-                store.get_online_features(features=service, entity_rows=[row])
-            single.append((time.perf_counter() - t0) * 1000)
+        warm = 50
+        payloads = [request(i) for i in range(requests + warm)]
+        raw_read, raw_inputs = _raw_reader(store, service, payloads)
+        retriever = retriever_for(store)
+        online_store = store._get_provider().online_store
+        bulk_inputs = []
+        for rows in payloads:  # the bulk reads get_service_features makes, for timing them alone
+            columnar = {k: [row[k] for row in rows] for k in rows[0]}
+            plan = retriever._plan(service, tuple(columnar))
+            distinct: dict = {}
+            reads = []
+            for view in plan.views:
+                keys, _ = retriever._entity_keys(view, columnar, len(rows), plan.version, distinct)
+                reads.append(CellRead(view.table, keys, view.features))
+            bulk_inputs.append(reads)
+
+        equal = 0
+        for i in range(warm):  # warm-up: registry cache, plans, connections, code paths; equality checked
+            expected = store.get_online_features(features=service, entity_rows=payloads[i]).to_df()
+            got = get_service_features(store, service_name, payloads[i])
+            pd.testing.assert_frame_equal(got, expected, check_exact=True)
+            equal += 1
+            raw_read(raw_inputs[i])
+            online_store.read_serialized(store.config, bulk_inputs[i])
+        gc.collect()
+        gc.freeze()
+
+        timings: dict[str, list[float]] = {"feast": [], "fast": [], "raw": [], "bulk": []}
+        calls = {
+            "feast": lambda i: store.get_online_features(features=service, entity_rows=payloads[i]).to_df(),
+            "fast": lambda i: get_service_features(store, service_name, payloads[i]),
+            "raw": lambda i: raw_read(raw_inputs[i]),
+            "bulk": lambda i: online_store.read_serialized(store.config, bulk_inputs[i]),
+        }
+        order = list(calls)
+        for i in range(warm, warm + requests):
+            order = order[1:] + order[:1]  # rotate, so that no path always runs right after another
+            for name in order:
+                t0 = time.perf_counter()
+                calls[name](i)
+                timings[name].append((time.perf_counter() - t0) * 1000)
+        gc.unfreeze()
+        last = get_service_features(store, service_name, payloads[-1])
+        raw_cells = raw_read(raw_inputs[-1])
         emit(
             {
                 "phase": "online",
                 "store": kind,
-                "requests": len(latencies),
+                "service": service_name,
+                "requests": requests,
                 "rows_per_request": candidates,
-                "features_per_row": len(result) - 4,
-                "filled_share": round(filled, 3),
-                "p50_ms": round(float(np.percentile(latencies, 50)), 2),
-                "p99_ms": round(float(np.percentile(latencies, 99)), 2),
-                "baseline_single_row_calls_p50_ms": round(float(np.percentile(single, 50)), 1),
-                "baseline_single_row_calls_p99_ms": round(float(np.percentile(single, 99)), 1),
+                "columns": last.shape[1],
+                "filled_share": round(float(last.notna().to_numpy().mean()), 3),
+                "stored_cells_per_request": raw_cells,
+                "equal_frames_checked": equal,
+                "get_online_features": _percentiles(timings["feast"]),
+                "get_service_features": _percentiles(timings["fast"]),
+                "raw_read": _percentiles(timings["raw"]),
+                "bulk_read": _percentiles(timings["bulk"]),
+                "ratio_to_raw_p50": round(float(np.percentile(timings["fast"], 50) / np.percentile(timings["raw"], 50)), 2),
+                "ratio_to_raw_p99": round(float(np.percentile(timings["fast"], 99) / np.percentile(timings["raw"], 99)), 2),
                 "materialize_s": round(materialize_s, 1),
                 "materialized_rows": {k: v.get("rows") for k, v in materialized.items()},
             }
         )
-        store.teardown()
     finally:
+        if store is not None:
+            store.teardown()  # the throwaway project's tables or Redis keys
         if database:
             import psycopg
 
@@ -257,7 +366,8 @@ def phase_training(train_days: int) -> None:
 
 def run_phase(args: argparse.Namespace, phase: str, extra: list[str]) -> list[dict]:
     cmd = [sys.executable, __file__, "--phase", phase, "--preset", args.preset, "--requests", str(args.requests),
-           "--candidates", str(args.candidates), "--train-days", str(args.train_days), *extra]
+           "--candidates", str(args.candidates), "--train-days", str(args.train_days), "--service", args.service,
+           *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     if out.returncode != 0:
         sys.stderr.write(out.stdout[-4000:] + out.stderr[-6000:])
@@ -270,7 +380,7 @@ def main() -> None:
     if args.phase == "prepare":
         return phase_prepare(args.preset)
     if args.phase == "online":
-        return phase_online(args.store, args.requests, args.candidates)
+        return phase_online(args.store, args.requests, args.candidates, args.service)
     if args.phase == "training":
         return phase_training(args.train_days)
 
@@ -289,10 +399,12 @@ def main() -> None:
     print("\n| measure | store / set | result | baseline (same run) | peak RSS MB |\n|---|---|---|---|---|")
     for r in results:
         if r["phase"] == "online":
-            print(f"| online `task_assignment_v1`, 1 task x {r['rows_per_request']} users, {r['features_per_row']} "
-                  f"features | {r['store']} | p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms ({r['requests']} requests) | "
-                  f"50 single-row calls: p50 {r['baseline_single_row_calls_p50_ms']} ms, "
-                  f"p99 {r['baseline_single_row_calls_p99_ms']} ms | {r['peak_rss_mb']} |")
+            fast, feast, raw = r["get_service_features"], r["get_online_features"], r["raw_read"]
+            print(f"| online `{r['service']}`, 1 task x {r['rows_per_request']} users, {r['columns']} columns | "
+                  f"{r['store']} | `get_service_features` p50 {fast['p50_ms']} ms, p99 {fast['p99_ms']} ms; "
+                  f"`get_online_features` p50 {feast['p50_ms']} ms, p99 {feast['p99_ms']} ms ({r['requests']} "
+                  f"requests) | raw read p50 {raw['p50_ms']} ms, p99 {raw['p99_ms']} ms "
+                  f"({r['ratio_to_raw_p50']}x / {r['ratio_to_raw_p99']}x) | {r['peak_rss_mb']} |")
         elif r["phase"] == "training":
             print(f"| training set `{r['kind']}` {r['window']} | offline tables | {r['rows']:,} rows x "
                   f"{r['columns']} in {r['seconds']} s ({r['rows_per_s']:,} rows/s), in-process join | pandas merge_asof: "

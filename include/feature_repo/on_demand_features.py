@@ -180,17 +180,35 @@ def pair_affinity_features(inputs: dict) -> dict:
     since = (now - last) / 86400.0
     share = np.divide(up_recent, project_recent, out=np.zeros_like(up_recent), where=project_recent > 0)
 
-    similarity: list = []
-    for vector, profile in zip(inputs["title_vector"], inputs["title_profile"], strict=True):
-        if vector is None or profile is None:
-            similarity.append(None)
-            continue
-        a, b = np.asarray(vector, dtype=np.float64), np.asarray(profile, dtype=np.float64)
-        norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-        similarity.append(float(a @ b) / norm if norm > 0 else None)
+    def arrays(lists: dict) -> dict:
+        # id -> (float64 array, its norm) of distinct lists, converted in one call when they have one length.
+        try:
+            matrix = np.array(list(lists.values()), dtype=np.float64)
+        except ValueError:  # lists of different lengths
+            matrix = None
+        if matrix is None or matrix.ndim != 2:
+            rows = [np.asarray(v, dtype=np.float64) for v in lists.values()]
+        else:
+            rows = list(matrix)
+        return {key: (row, np.linalg.norm(row)) for key, row in zip(lists, rows, strict=True)}
+
+    # Rows in blocks (bounded memory for training sets); in a block each distinct list is converted once (an
+    # online request repeats its task's vector on every candidate row). Dot products and norms stay 1-D and
+    # per row as before, so the values are the same to the bit.
+    vectors, profiles = inputs["title_vector"], inputs["title_profile"]
+    similarity: list = [None] * len(vectors)
+    pairs = [i for i, (v, p) in enumerate(zip(vectors, profiles, strict=True)) if v is not None and p is not None]
+    for start in range(0, len(pairs), 1024):
+        block = pairs[start : start + 1024]
+        vector_arrays = arrays({id(vectors[i]): vectors[i] for i in block})
+        profile_arrays = arrays({id(profiles[i]): profiles[i] for i in block})
+        for i in block:
+            (a, a_norm), (b, b_norm) = vector_arrays[id(vectors[i])], profile_arrays[id(profiles[i])]
+            norm = float(a_norm * b_norm)
+            similarity[i] = float(a @ b) / norm if norm > 0 else None
 
     def floats(values: np.ndarray) -> list:
-        return [None if np.isnan(v) else float(v) for v in values.tolist()]
+        return [None if v != v else v for v in values.tolist()]  # NaN -> None (v != v: NaN, without a ufunc call)
 
     return {
         "up_assignments_all": counts("up_assignments"),
