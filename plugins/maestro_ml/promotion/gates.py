@@ -24,6 +24,7 @@ MRR_TOLERANCE = 0.01  # absolute: MRR may drop at most this much
 COVERAGE_TOLERANCE = 0.03  # absolute, around each nominal level
 LATENCY_TOLERANCE = 1.5  # the candidate's p99 may be at most this multiple of the reference's
 SIZE_TOLERANCE = 2.0  # on disk, at most this multiple
+LATENCY_SLACK_MS = 2.0  # or at most this much slower: a p99 of a few milliseconds moves by that much on its own
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,15 @@ def coverage_gate(level: int, coverage: float, tolerance: float = COVERAGE_TOLER
     return Gate(f"guard_coverage{level}", coverage, f"{nominal:.2f} +/- {tolerance:.2f}", passed)
 
 
-def ratio_gate(name: str, candidate: float, reference: float | None, limit: float, unit: str) -> Gate:
+def ratio_gate(name: str, candidate: float, reference: float | None, limit: float, unit: str,
+               slack: float = 0.0) -> Gate:
+    """At most ``limit`` times the reference, or at most ``slack`` above it (timings of milliseconds are noisy)."""
     if reference is None or not math.isfinite(reference) or reference <= 0:
         return Gate(name, candidate, f"no reference: recorded only ({unit})", math.isfinite(candidate))
     ratio = candidate / reference
-    return Gate(name, candidate, f"<= {limit:g}x the reference's {reference:.4g} {unit}", ratio <= limit,
+    passed = ratio <= limit or candidate - reference <= slack
+    within = f" or within {slack:g} {unit}" if slack else ""
+    return Gate(name, candidate, f"<= {limit:g}x the reference's {reference:.4g} {unit}{within}", passed,
                 f"{ratio:.2f}x")
 
 

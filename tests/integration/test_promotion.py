@@ -1,0 +1,102 @@
+"""Promotion on one fair holdout (``maestro_ml.promotion.evaluate``), with real MLflow and real models trained on
+the tiny lake: the candidate and the reference are re-scored on the same rows in this process, then gated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maestro_ml.features.training_sets import training_set
+from maestro_ml.promotion.evaluate import decide
+from maestro_ml.registry import register_challenger
+from maestro_ml.settings import get_settings, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START = datetime(2026, 11, 1, tzinfo=UTC)
+SPLIT = START + timedelta(hours=30)
+END = START + timedelta(days=2)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_features_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two ranker versions (3 and 1 epochs, few trees) and one duration version, registered in a fresh registry."""
+    from maestro_ml.feast_ext.store import apply_if_changed, get_store
+
+    out = tmp_path_factory.mktemp("promotion")
+    tracking = f"sqlite:///{out / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_features_home / "promotion-registry.db"))
+        patch.setenv("MLFLOW_TRACKING_URI", tracking)
+        get_settings.cache_clear()
+        apply_if_changed()
+        store = get_store()
+        uris, frames = {}, {}
+        for kind, lo, hi in (("ranking", START, SPLIT), ("duration", START, SPLIT)):
+            path = out / f"{kind}_train.parquet"
+            training_set(kind, lo, hi, store=store).to_parquet(path)
+            uris[kind] = str(path)
+        for kind in ("ranking", "duration"):
+            frames[kind] = training_set(kind, SPLIT, END, store=store)
+            path = out / f"{kind}_valid.parquet"
+            frames[kind].to_parquet(path)
+            uris[f"{kind}_valid"] = str(path)
+        settings = load_settings()
+        versions: dict[str, list[str]] = {"task_assignment": [], "task_duration": []}
+        for model, kind, extra in (("task_assignment", "ranking", ["--epochs", "3", "--lgb-num-boost-round", "30"]),
+                                   ("task_assignment", "ranking", ["--epochs", "1", "--lgb-num-boost-round", "2",
+                                                                   "--lgb-learning-rate", "0.01"]),
+                                   ("task_duration", "duration", ["--epochs", "3"])):
+            cmd = [sys.executable, "-m", "maestro_ml.training", model, "--train-uri", uris[kind],
+                   "--valid-uri", uris[f"{kind}_valid"], "--tracking-uri", tracking,
+                   "--run-tags", "dag_id=promotion_test,run_id=manual__1", *extra]
+            env = {"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)
+            assert done.returncode == 0, done.stderr[-3000:]
+            run_id = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][0])["run_id"]
+            versions[model].append(register_challenger(model, run_id, settings)["version"])
+        yield {"settings": settings, "frames": frames, "versions": versions}
+    get_settings.cache_clear()
+
+
+HOLDOUT = {"start": SPLIT.isoformat(), "end": END.isoformat()}
+
+
+def test_a_first_ranker_is_judged_against_the_strongest_baseline_on_the_holdout(trained: dict[str, Any]) -> None:
+    good = trained["versions"]["task_assignment"][0]
+    evaluation = decide("task_assignment", trained["frames"]["ranking"], good, None, holdout=HOLDOUT,
+                        settings=trained["settings"])
+    names = [gate.name for gate in evaluation.decision.gates]
+    assert names[:2] == ["primary_ndcg@5_improvement", "primary_ndcg@5_improvement_lo95"]
+    assert {"guard_mrr", "guard_p99_ms_single_task", "guard_size_bytes", "loads_in_clean_process"} <= set(names)
+    assert "no champion yet" in evaluation.decision.gates[0].threshold
+    assert evaluation.reference.label.startswith("baseline ")
+    assert next(g for g in evaluation.decision.gates if g.name == "loads_in_clean_process").passed
+    assert evaluation.candidate.size_bytes > 0 and evaluation.candidate.p99_ms > 0
+
+
+def test_a_candidate_equal_to_the_champion_is_not_promoted_and_a_weaker_one_neither(trained: dict[str, Any]) -> None:
+    good, weak = trained["versions"]["task_assignment"]
+    frame = trained["frames"]["ranking"]
+    same = decide("task_assignment", frame, good, good, holdout=HOLDOUT, settings=trained["settings"])
+    assert not same.decision.promote
+    assert same.decision.gates[0].value == 0.0, "the same model on the same rows: no difference at all"
+    worse = decide("task_assignment", frame, weak, good, holdout=HOLDOUT, settings=trained["settings"])
+    assert not worse.decision.promote
+    assert "primary_ndcg@5_improvement_lo95" in worse.decision.reasons()
+    forced = decide("task_assignment", frame, good, good, holdout=HOLDOUT, settings=trained["settings"], force=True)
+    assert forced.decision.promote, "force skips the statistical gate when every guard holds"
+
+
+def test_the_duration_candidate_is_gated_on_error_and_interval_coverage(trained: dict[str, Any]) -> None:
+    version = trained["versions"]["task_duration"][0]
+    evaluation = decide("task_duration", trained["frames"]["duration"], version, None, holdout=HOLDOUT,
+                        settings=trained["settings"])
+    names = {gate.name for gate in evaluation.decision.gates}
+    assert {"primary_abs_error_hours_improvement_lo95", "guard_coverage80", "guard_coverage90"} <= names
+    assert evaluation.candidate.report["n"] == len(evaluation.candidate.per_unit) > 0
