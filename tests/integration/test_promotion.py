@@ -100,3 +100,36 @@ def test_the_duration_candidate_is_gated_on_error_and_interval_coverage(trained:
     names = {gate.name for gate in evaluation.decision.gates}
     assert {"primary_abs_error_hours_improvement_lo95", "guard_coverage80", "guard_coverage90"} <= names
     assert evaluation.candidate.report["n"] == len(evaluation.candidate.per_unit) > 0
+
+
+def test_the_dag_refuses_a_manual_promotion_without_reason_then_promotes_forced_and_audits_it(
+    trained: dict[str, Any], run_dag: Any, task_states: Any, tiny_features_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maestro_ml.registry.aliases import alias_state
+    from maestro_ml.registry.audit import history
+
+    settings = trained["settings"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    monkeypatch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_features_home / "promotion-registry.db"))
+    get_settings.cache_clear()
+    good = trained["versions"]["task_assignment"][0]
+
+    refused = run_dag("promote_models", conf={"model": "task_assignment", "action": "promote", "version": good})
+    assert task_states(refused)["check_params"] == "failed", "a manual promotion needs a reason"
+
+    looked = run_dag("promote_models", conf={"model": "task_assignment", "action": "evaluate", "version": good,
+                                             "holdout_days": 1})
+    assert task_states(looked)["apply_decision"] == "success"
+    assert alias_state("task_assignment", settings).champion is None, "evaluate never moves the champion"
+
+    forced = run_dag("promote_models", conf={"model": "task_assignment", "action": "promote", "version": good,
+                                             "force": True, "reason": "first champion, tiny data", "holdout_days": 1})
+    assert task_states(forced)["apply_decision"] == "success", task_states(forced)
+    assert alias_state("task_assignment", settings).champion == good
+    records = history("task_assignment", settings)
+    assert records["action"].tolist()[-1] == "promote"
+    assert records["reason"].tolist()[-1] == "first champion, tiny data"
+    assert records["action"].tolist()[-2] in ("evaluate", "reject")
+
+    nothing = run_dag("promote_models", conf={"model": "task_assignment", "action": "rollback", "reason": "test"})
+    assert task_states(nothing)["resolve_request"] == "failed", "no previous champion to roll back to"

@@ -18,3 +18,10 @@ ONLINE_FEATURES = Asset(name="online_features", uri="maestro://features/online",
 # Registered model versions (alias "challenger"), one Asset per model.
 TASK_ASSIGNMENT_MODEL = Asset(name="task_assignment_model", uri="maestro://models/task_assignment", group="models")
 TASK_DURATION_MODEL = Asset(name="task_duration_model", uri="maestro://models/task_duration", group="models")
+# The serving version of each model: an event whenever its `champion` alias moves (promotion or rollback).
+TASK_ASSIGNMENT_CHAMPION = Asset(name="task_assignment_champion", uri="maestro://models/task_assignment/champion",
+                                 group="models")
+TASK_DURATION_CHAMPION = Asset(name="task_duration_champion", uri="maestro://models/task_duration/champion",
+                               group="models")
+CHAMPIONS = {"task_assignment": TASK_ASSIGNMENT_CHAMPION, "task_duration": TASK_DURATION_CHAMPION}
+MODEL_ASSETS = {"task_assignment": TASK_ASSIGNMENT_MODEL, "task_duration": TASK_DURATION_MODEL}
