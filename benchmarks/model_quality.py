@@ -59,7 +59,7 @@ def ranker_table(split: dict[str, Any]) -> list[str]:
 def duration_table(split: dict[str, Any]) -> list[str]:
     rows = ["| predictor | MAE h | 80% cover | 90% cover | 90% width h | 90% interval score h | n |",
             "|---|---|---|---|---|---|---|"]
-    for name in ["model", *sorted(k for k in split if k.startswith("baseline_")), "truth"]:
+    for name in ["model", "model_observable", *sorted(k for k in split if k.startswith("baseline_")), "truth"]:
         r = split.get(name)
         if not isinstance(r, dict) or "mae" not in r:
             continue
