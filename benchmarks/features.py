@@ -249,6 +249,7 @@ def phase_online(kind: str, requests: int, candidates: int, service_name: str) -
         gc.collect()
         gc.freeze()
 
+        load_before = os.getloadavg()
         timings: dict[str, list[float]] = {"feast": [], "fast": [], "raw": [], "bulk": []}
         calls = {
             "feast": lambda i: store.get_online_features(features=service, entity_rows=payloads[i]).to_df(),
@@ -283,6 +284,7 @@ def phase_online(kind: str, requests: int, candidates: int, service_name: str) -
                 "bulk_read": _percentiles(timings["bulk"]),
                 "ratio_to_raw_p50": round(float(np.percentile(timings["fast"], 50) / np.percentile(timings["raw"], 50)), 2),
                 "ratio_to_raw_p99": round(float(np.percentile(timings["fast"], 99) / np.percentile(timings["raw"], 99)), 2),
+                "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
                 "materialize_s": round(materialize_s, 1),
                 "materialized_rows": {k: v.get("rows") for k, v in materialized.items()},
             }

@@ -401,7 +401,7 @@ def test_view_columns_decode_to_what_feast_reads_in_bulk() -> None:
     uniform = [ValueProto(int64_val=int(v)).SerializeToString() for v in rng.integers(1_600_000_000, 1_900_000_000, 40)]
     columns.append(uniform)
     types.append(ValueType.INT64)
-    decoded = online._decode_view(columns, types, None)
+    decoded = online._decode_columns(columns, types, [None] * len(columns))
     for cells, value_type, column in zip(columns, types, decoded, strict=True):
         expected = [None if not c else reference_value(c, value_type) for c in cells]
         assert all(_same(a, b) for a, b in zip(column.rows(), expected, strict=True)), value_type

@@ -247,7 +247,7 @@ if _FLOAT_LIST_TAG:
     _DECODERS[ValueType.FLOAT_LIST] = (_decode_float_list, "list")
 
 
-# Groups of at least this many cells are decoded with NumPy when they share one layout.
+# Groups of at least this many cells (across views) are decoded with NumPy when they share one layout.
 VECTOR_MIN_CELLS = 8
 _NUMERIC_TAGS: dict[ValueType, tuple[int | None, str]] = {
     ValueType.DOUBLE: (_DOUBLE_TAG, "<f8"),
@@ -462,6 +462,10 @@ class _OnDemand:
     output_types: dict[str, ValueType]
     aliases: list[tuple[str, str]]  # (full name, feature name) of each source feature
     direct: bool | None = None  # transform without transform_dict's checks: None until checked on a request
+    wanted: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wanted = frozenset(self.requested)
 
     def transform(self, inputs: dict[str, list[Any]]) -> dict[str, Any]:
         """``OnDemandFeatureView.transform_dict(inputs)`` for a batch (python mode, not singleton).
@@ -685,22 +689,24 @@ class _Column:
         return column.take(self.take)
 
 
-def _decode_view(columns: list[Cells], value_types: list[ValueType], index: list[int] | None) -> list[_Column]:
-    """The response columns of one view's features, from their stored cells (one per distinct entity).
+def _decode_columns(
+    columns: list[Cells], value_types: list[ValueType], indexes: list[list[int] | None]
+) -> list[_Column]:
+    """The response columns of the views' features, from their stored cells (one per distinct entity).
 
-    Numeric columns whose present cells share one width are decoded together, one NumPy pass per
-    (type, width) over all of the view's such columns; float lists of one length likewise. Everything else,
-    and any group whose bytes are not exactly the expected layout, goes through the per-cell decoders.
+    Numeric cells of one type and width are decoded together, one NumPy pass per (type, width) across every
+    view's columns; float lists of one length likewise. Everything else, and any group whose bytes are not
+    exactly the expected layout (or that has too few cells to be worth it), goes through the per-cell decoders.
+    ``indexes``: per column, the row -> distinct entity index of its view (None: one entity per row).
     """
     out: list[_Column | None] = [None] * len(columns)
     groups: dict[tuple[ValueType, int], list[tuple[int, list[bytes]]]] = {}
-    vectorize = bool(columns) and len(columns[0]) >= VECTOR_MIN_CELLS  # a few entities: per cell is faster
     for j, (cells, value_type) in enumerate(zip(columns, value_types, strict=True)):
-        if vectorize and (value_type in _NUMERIC_TAGS or value_type == ValueType.FLOAT_LIST):
+        if value_type in _NUMERIC_TAGS or value_type == ValueType.FLOAT_LIST:
             present = list(filter(None, cells))
             if not present:
-                out[j] = _Column([None] * len(cells), index, _DECODERS[value_type][1] if value_type in _DECODERS
-                                 else None)
+                kind = _DECODERS[value_type][1] if value_type in _DECODERS else None
+                out[j] = _Column([None] * len(cells), indexes[j], kind)
                 continue
             widths = set(map(len, present))
             if len(widths) == 1:
@@ -727,7 +733,7 @@ def _decode_view(columns: list[Cells], value_types: list[ValueType], index: list
             offset += m
             full = columns[j]
             if m == len(full):
-                out[j] = _Column(column_python, index, kind, column_values)
+                out[j] = _Column(column_python, indexes[j], kind, column_values)
                 continue
             it = iter(column_python)
             rows = [next(it) if cell else None for cell in full]
@@ -735,15 +741,15 @@ def _decode_view(columns: list[Cells], value_types: list[ValueType], index: list
             if column_values is not None:
                 array = np.full(len(full), np.nan)
                 array[np.fromiter(map(bool, full), dtype=bool, count=len(full))] = column_values
-            out[j] = _Column(rows, index, kind, array)
+            out[j] = _Column(rows, indexes[j], kind, array)
     for j, column in enumerate(out):
         if column is None:
             value_type = value_types[j]
             decoder = _DECODERS.get(value_type)
             if decoder is None:
-                out[j] = _Column(_decode_reference(columns[j], value_type), index, None)
+                out[j] = _Column(_decode_reference(columns[j], value_type), indexes[j], None)
             else:
-                out[j] = _Column(decoder[0](columns[j], value_type), index, decoder[1])
+                out[j] = _Column(decoder[0](columns[j], value_type), indexes[j], decoder[1])
     return out  # type: ignore[return-value]
 
 
@@ -838,13 +844,21 @@ class OnlineRetriever:
             # One row per entity in row order (the candidates' own views): the decoded values are the rows.
             indexes.append(None if len(keys) == n and index == list(range(n)) else index)
         results = reader(self.store.config, reads)
+        all_cells: list[Cells] = []
+        all_types: list[ValueType] = []
+        all_indexes: list[list[int] | None] = []
         for view, view_index, columns in zip(plan.views, indexes, results, strict=True):
-            decoded = _decode_view(columns, view.value_types, view_index)
+            all_cells.extend(columns)
+            all_types.extend(view.value_types)
+            all_indexes.extend([view_index] * len(columns))
+        decoded = iter(_decode_columns(all_cells, all_types, all_indexes))
+        for view, view_index in zip(plan.views, indexes, strict=True):
+            view_columns = [next(decoded) for _ in view.features]
             if view_index is not None:
                 take = np.asarray(view_index, dtype=np.intp)
-                for column in decoded:
+                for column in view_columns:
                     column.take = take
-            response.extend(zip(view.features, decoded, strict=True))
+            response.extend(zip(view.features, view_columns, strict=True))
 
         # The frame's columns are built before the on-demand views run, so that they see their own copies.
         frame: dict[str, Any] = {}
@@ -860,10 +874,9 @@ class OnlineRetriever:
             for odfv_plan in plan.on_demand:
                 odfv_input = {k: v for k, v in inputs.items() if k not in odfv_plan.excluded}
                 transformed = odfv_plan.transform(odfv_input)
+                wanted = odfv_plan.wanted
                 for name in transformed:
-                    if name not in odfv_plan.requested:
-                        continue
-                    if name not in plan.keep:
+                    if name not in wanted or name not in plan.keep:
                         continue
                     value_type = odfv_plan.output_types.get(name, ValueType.UNKNOWN)
                     read_type = plan.feature_types.get(name)
