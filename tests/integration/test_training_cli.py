@@ -120,6 +120,14 @@ def test_ranker_training_logs_one_complete_run(sets: dict[str, Any]) -> None:
     frame = pd.read_parquet(sets["uris"]["ranking_valid"])
     scores = model.predict(frame)
     assert len(scores) == len(frame) and pd.Series(scores).notna().all()
+    # A request missing features (a pair without history, an unrecorded field) is scored, not refused by the
+    # signature: every numeric input is declared a double.
+    holes = frame.copy()
+    integer_columns = [c for c in holes.columns if str(holes[c].dtype) == "int64" and c in model.metadata.get_input_schema().input_names()]
+    assert integer_columns, "the set has integer features"
+    holes[integer_columns] = holes[integer_columns].astype("float64")
+    holes.loc[holes.index[:3], integer_columns] = float("nan")
+    assert pd.Series(model.predict(holes)).notna().all()
 
 
 def test_a_lightgbm_only_ranker_is_a_complete_run_too(sets: dict[str, Any]) -> None:

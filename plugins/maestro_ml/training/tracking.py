@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 def git_sha() -> str:
@@ -65,6 +66,25 @@ def model_requirements() -> list[str]:
                                                               "pyarrow", "scikit-learn")]
 
 
+def feature_signature(example: pd.DataFrame, output: Any) -> Any:
+    """The served signature: every input named, numeric ones of any numeric type and optional.
+
+    A feature is an integer in one request and a float with NaN in the next (a pair without history, a
+    field the tracker does not record); MLflow refuses both int64 into a declared double and NaN into a
+    declared long, so numeric inputs are ``AnyType`` and the models impute what is missing. The names still
+    say which features the model reads (the promotion's signature gate checks them against the service).
+    """
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    inferred = infer_signature(example, output)
+    columns = []
+    for spec in inferred.inputs.inputs:
+        numeric = pd.api.types.is_numeric_dtype(example[spec.name]) and not pd.api.types.is_bool_dtype(example[spec.name])
+        columns.append(ColSpec(AnyType(), spec.name, required=False) if numeric else spec)
+    return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
+
+
 def log_bundle_pyfunc(name: str, python_model: Any, bundle: Path, example: Any, output: Any) -> None:
     """Log a served model: a pyfunc over a saved bundle, with this package as its code.
 
@@ -72,13 +92,12 @@ def log_bundle_pyfunc(name: str, python_model: Any, bundle: Path, example: Any, 
     ``code_paths``, so the model loads by alias in a clean process without PYTHONPATH or this repo.
     """
     import mlflow
-    from mlflow.models import infer_signature
 
     mlflow.pyfunc.log_model(
         name=name,
         python_model=python_model,
         artifacts={"bundle": str(bundle)},
-        signature=infer_signature(example, output),
+        signature=feature_signature(example, output),
         input_example=example.head(5),
         pip_requirements=model_requirements(),
         code_paths=[str(Path(__file__).resolve().parents[1])],

@@ -34,7 +34,13 @@ from maestro_ml.training.ranker import (
     train_lightgbm,
 )
 from maestro_ml.training.serving import EnsemblePyfunc, EnsembleRanker, TorchScorerPyfunc
-from maestro_ml.training.tracking import log_bundle_pyfunc, log_curves, model_requirements, report_metrics
+from maestro_ml.training.tracking import (
+    feature_signature,
+    log_bundle_pyfunc,
+    log_curves,
+    model_requirements,
+    report_metrics,
+)
 
 MODEL_CARD = """# Task-assignment ranker
 
@@ -110,13 +116,12 @@ def _against_best_baseline(scored: pd.DataFrame, report: dict[str, Any],
 
 def _log_models(ensemble: EnsembleRanker, sample: pd.DataFrame, workdir: Path) -> None:
     import mlflow.lightgbm
-    from mlflow.models import infer_signature
 
     x_sample = sample[ensemble.features]
     mlflow.lightgbm.log_model(
         ensemble.booster,
         name="lightgbm_ranker",
-        signature=infer_signature(x_sample, ensemble.booster.predict(x_sample.to_numpy(dtype=np.float64))),
+        signature=feature_signature(x_sample, ensemble.booster.predict(x_sample.to_numpy(dtype=np.float64))),
         input_example=x_sample.head(5),
         pip_requirements=model_requirements(),
     )
