@@ -328,6 +328,24 @@ def test_redis_reads_without_the_script_give_the_same_frame(
     _assert_same(store, "task_assignment_v2", _rows(crafted["task"], users, _reporters()[0], END))
 
 
+@pytest.mark.parametrize("in_c", [True, False])
+def test_redis_script_replies_read_with_and_without_hiredis(
+    store: Any, crafted: dict[str, Any], monkeypatch: pytest.MonkeyPatch, no_fallback: None, in_c: bool
+) -> None:
+    """The script answers a flat array of cells when hiredis parses replies, else one string: same frame."""
+    if store.maestro_env != "server":
+        pytest.skip("Redis only")
+    from maestro_ml.feast_ext import redis_store
+
+    online_store = store._get_provider().online_store
+    monkeypatch.setattr(redis_store, "_parses_in_c", lambda client: in_c)
+    monkeypatch.setattr(online_store, "_read_script", None, raising=False)
+    users = [NULL_USER, STALE_USER, EXPIRED_USER, MISSING_USER, *_candidates(6)]
+    _assert_same(store, "task_assignment_v2", _rows(crafted["task"], users, _reporters()[0], END))
+    assert online_store._read_array is in_c
+    monkeypatch.setattr(online_store, "_read_script", None)  # the next test registers the script it needs
+
+
 def test_a_refreshed_registry_is_followed(store: Any, crafted: dict[str, Any], no_fallback: None) -> None:
     rows = _rows(crafted["task"], _candidates(4), _reporters()[0], END)
     _assert_same(store, "task_assignment_v2", rows)
@@ -442,3 +460,62 @@ def test_pair_affinity_similarity_equals_the_per_row_cosine_to_the_bit(
         norm = float(np.linalg.norm(a) * np.linalg.norm(b))
         expected = float(a @ b) / norm if norm > 0 else None
         assert value == expected and type(value) is type(expected)
+
+
+def test_decoded_float_lists_hand_numpy_the_same_values_without_reading_them(
+    tiny_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Float lists decoded in bulk are ``FloatRow``s: equal to Feast's lists, the same udf outputs to the bit,
+    plain lists in frames and in copies, and a changed row is read as the list it now is."""
+    monkeypatch.syspath_prepend(str(get_settings().feature_repo_dir))
+    import on_demand_features as odf
+
+    rng = np.random.default_rng(11)
+    cells = [ValueProto(float_list_val=FloatList(val=rng.standard_normal(256).astype(np.float32).tolist()))
+             .SerializeToString() for _ in range(12)]
+    (column,) = online._decode_columns([cells], [ValueType.FLOAT_LIST], [None])
+    rows, expected = column.rows(), [reference_value(c, ValueType.FLOAT_LIST) for c in cells]
+    assert all(type(r) is online.FloatRow for r in rows) and rows == expected
+    assert np.array_equal(np.array(rows, dtype=np.float64), np.array(expected, dtype=np.float64))
+    assert all(type(v) is list for v in column.array())  # frames hold plain lists
+    import copy
+    import pickle
+
+    assert type(pickle.loads(pickle.dumps(rows[0]))) is list and type(copy.deepcopy(rows[0])) is list
+    np.asarray(rows[1])[0] = 7.0  # a caller's array is its own
+    assert np.asarray(rows[1])[0] == rows[1][0] != 7.0
+
+    n = 6
+    udf = odf.pair_affinity_features.feature_transformation.udf
+    inputs: dict[str, list[Any]] = {name: [None] * n for name in (
+        "up_assignments", "up_completions", "up_assignments_decayed", "up_last_active_unix",
+        "project_assignments_decayed", "project_last_assigned_unix", "ur_assignments", "ur_completions",
+        "ur_assignments_decayed", "ur_last_active_unix", "title_profile_tasks")}
+    inputs[REQUEST_TIME_FIELD] = [int(END.timestamp())] * n
+    fast = {**inputs, "title_vector": [rows[0]] * n, "title_profile": [*rows[2:7], None]}
+    plain = {**inputs, "title_vector": [expected[0]] * n, "title_profile": [*expected[2:7], None]}
+    got, want = udf(fast)["title_similarity"], udf(plain)["title_similarity"]
+    assert got == want and [type(v) for v in got] == [type(v) for v in want]
+
+    rows[3][0] = 100.0  # a changed row drops its array
+    rows[4].append(1.0)
+    assert np.asarray(rows[3])[0] == 100.0 and np.asarray(rows[4]).shape == (257,)
+
+
+def test_the_frame_shortcut_builds_what_the_constructor_builds() -> None:
+    n = 4
+    strings = np.empty(n, dtype=object)
+    strings[:] = ["a", None, "c", "d"]
+    nulls = np.full(n, None, dtype=object)
+    lists = np.empty(n, dtype=object)
+    for i in range(n):
+        lists[i] = [float(i)]
+    arrays = {"f": np.arange(n, dtype=np.float64), "i": np.arange(n), "s": strings, "z": nulls, "l": lists,
+              "g": np.array([np.nan, 1.0, 2.0, 3.0])}
+    got = online._frame(dict(arrays), n)
+    assert got._mgr.nblocks == 3  # the shortcut
+    pd.testing.assert_frame_equal(got, pd.DataFrame(arrays, copy=False), check_exact=True)
+    stamps = np.empty(n, dtype=object)
+    stamps[:] = [datetime(2026, 1, 1, tzinfo=UTC)] * n  # pandas infers datetimes: the constructor
+    mixed = {**arrays, "t": stamps, "py": [1, 2, 3, 4]}
+    pd.testing.assert_frame_equal(online._frame(dict(mixed), n), pd.DataFrame(mixed, copy=False), check_exact=True)

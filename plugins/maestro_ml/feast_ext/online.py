@@ -288,6 +288,51 @@ def _decode_fixed(present: list[bytes], width: int, value_type: ValueType) -> np
     return values
 
 
+class FloatRow(list):  # type: ignore[type-arg]
+    """A decoded float list: the Python floats ``to_dict`` gives, which NumPy converts without reading them.
+
+    The values are also kept as a float64 array (float32 -> float64 is exact, as float32 -> Python float is),
+    handed to NumPy through ``__array__``: ``np.array(rows, dtype=np.float64)`` over the title vectors of a
+    request takes 20 us instead of 270 us, and gives the same array to the bit. Any change to the list drops
+    the array, so NumPy then reads the list as it would a plain one. Only on-demand views see these rows;
+    frame columns hold plain lists.
+    """
+
+    __slots__ = ("_array",)
+
+    def __init__(self, values: list[float], array: np.ndarray | None = None) -> None:
+        super().__init__(values)
+        self._array = array
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        array = self._array
+        if array is None or len(array) != len(self):
+            return np.array(list(self), dtype=dtype)
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            return array.astype(dtype)
+        return array if copy is False else array.copy()
+
+    def __reduce__(self) -> tuple:
+        return list, (list(self),)
+
+
+def _dropping_array(name: str) -> Callable[..., Any]:
+    method = getattr(list, name)
+
+    def mutate(self: FloatRow, *args: Any, **kwargs: Any) -> Any:
+        self._array = None
+        return method(self, *args, **kwargs)
+
+    mutate.__name__ = name
+    return mutate
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop",
+              "remove", "sort", "reverse", "clear"):
+    setattr(FloatRow, _name, _dropping_array(_name))
+del _name
+
+
 def _decode_float_lists(present: list[bytes], width: int) -> list[Any] | None:
     """Float-list cells of one width (one vector length) decoded at once, if they share the first one's header."""
     tag = _FLOAT_LIST_TAG
@@ -304,7 +349,8 @@ def _decode_float_lists(present: list[bytes], width: int) -> list[Any] | None:
     matrix = np.frombuffer(b"".join(present), dtype=np.uint8).reshape(len(present), width)
     if not bool((matrix[:, :start] == matrix[0, :start]).all()):
         return None
-    return matrix[:, start:].copy().view("<f4").tolist()
+    floats = matrix[:, start:].copy().view("<f4")
+    return list(map(FloatRow, floats.tolist(), floats.astype(np.float64)))
 
 
 def decode_cells(cells: Cells, value_type: ValueType | None) -> list[Any]:
@@ -320,7 +366,7 @@ _KIND_TYPES: dict[str, set[type]] = {
     "float": {float, type(None)},
     "int": {int, type(None)},
     "object": {str, type(None)},
-    "list": {list, type(None)},
+    "list": {list, FloatRow, type(None)},
 }
 
 
@@ -342,7 +388,7 @@ def _column(values: list[Any], kind: str | None) -> Any:
             out[:] = values
         else:  # a slice assignment would broadcast nested lists
             for i, value in enumerate(values):
-                out[i] = value
+                out[i] = list(value) if type(value) is FloatRow else value  # frames hold plain lists
         return out
     if nulls:
         return np.array([_NAN if v is None else v for v in values], dtype=np.float64)
@@ -753,6 +799,36 @@ def _decode_columns(
     return out  # type: ignore[return-value]
 
 
+_PLAIN_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(object))
+
+
+def _frame(arrays: dict[str, Any], n: int) -> pd.DataFrame:
+    """``pd.DataFrame(arrays, copy=False)``, five times faster when every column is already what it would make.
+
+    The constructor sanitizes each column on its own (0.6 ms for 66 columns of 50 rows). When every column is
+    a 1-D float64, int64 or object array of ``n`` rows, and no object column holds values pandas would turn
+    into datetimes (its own inference, run here) or strings (``future.infer_string``), the sanitized columns
+    are the arrays themselves: the frame is built from them directly (blocks consolidated by dtype; same
+    columns, order, dtypes, values and ``RangeIndex``). Anything else takes the constructor.
+    """
+    try:
+        from pandas.core.dtypes.cast import maybe_infer_to_datetimelike
+
+        plain = not pd.get_option("future.infer_string") and all(
+            type(a) is np.ndarray and a.ndim == 1 and len(a) == n and a.dtype in _PLAIN_DTYPES
+            and (a.dtype != object or maybe_infer_to_datetimelike(a) is a)
+            for a in arrays.values()
+        )
+        if plain:
+            return pd.DataFrame._from_arrays(  # type: ignore[attr-defined]
+                list(arrays.values()), columns=pd.Index(list(arrays)), index=pd.RangeIndex(n),
+                verify_integrity=False,
+            )
+    except (ImportError, AttributeError, TypeError, ValueError, KeyError):  # another pandas: the constructor
+        pass
+    return pd.DataFrame(arrays, copy=False)
+
+
 class OnlineRetriever:
     """Fast online retrieval for one ``FeatureStore``; caches plans per registry snapshot and row layout."""
 
@@ -884,7 +960,7 @@ class OnlineRetriever:
                     # None: Feast's own conversion, and pandas' inference of its result.
                     arrays[name] = array if array is not None else _feast_output(transformed[name], value_type,
                                                                                  read_type)
-        return pd.DataFrame(arrays, copy=False)
+        return _frame(arrays, n)
 
     def _request_column(
         self, values: list[Any], entity_type: ValueType | None, read_type: ValueType | None
