@@ -340,6 +340,7 @@ def test_redis_script_replies_read_with_and_without_hiredis(
     online_store = store._get_provider().online_store
     monkeypatch.setattr(redis_store, "_parses_in_c", lambda client: in_c)
     monkeypatch.setattr(online_store, "_read_script", None, raising=False)
+    monkeypatch.setattr(online_store, "_read_array", getattr(online_store, "_read_array", None), raising=False)
     users = [NULL_USER, STALE_USER, EXPIRED_USER, MISSING_USER, *_candidates(6)]
     _assert_same(store, "task_assignment_v2", _rows(crafted["task"], users, _reporters()[0], END))
     assert online_store._read_array is in_c

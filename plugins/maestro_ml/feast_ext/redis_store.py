@@ -371,12 +371,15 @@ class MaestroRedisOnlineStore(RedisOnlineStore):
             keys.extend(read_keys)
             args.extend((len(read_keys), len(fields), *fields))
         total = sum(len(read_keys) * len(fields) for read_keys, fields in keyed)
-        if self._read_array:
-            cells: list[bytes | None] = self._read_script(keys=keys, args=args)
-            if type(cells) is not list or len(cells) != total:
-                raise RuntimeError(f"bulk read: {total} cells expected, the script answered {type(cells).__name__}")
+        reply = self._read_script(keys=keys, args=args)
+        # The reply's own shape decides how it is read (the registered script and the parser could disagree
+        # only if one of them changed under a live store, but reading by shape makes that harmless).
+        if isinstance(reply, list):
+            if len(reply) != total:
+                raise RuntimeError(f"bulk read: {total} cells expected, the script answered {len(reply)}")
+            cells: list[bytes | None] = reply
             return cells
-        blob: bytes = self._read_script(keys=keys, args=args)
+        blob: bytes = reply
         lengths = np.frombuffer(blob, dtype="<i4", count=total)
         sizes = np.maximum(lengths, 0)
         ends = (np.cumsum(sizes) + 4 * total).tolist()
