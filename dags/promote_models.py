@@ -2,7 +2,9 @@
 # promote_models
 
 Which model version serves. Runs when a training registers a new `challenger` (the model Assets), and by
-hand from the UI or the REST API with Params (`model`, `action`, `version`, `reason`, `force`).
+hand from the UI or the REST API with Params (`model`, `action`, `version`, `reason`, `force`). With
+`MAESTRO_PROMOTION_APPROVAL=required` a passing promotion also waits for a person's approval; the default
+(`auto`) never waits.
 
 1. **check_params**: one request per model. A manual `promote` or `rollback`, and any `force`, needs a
    `reason`; a bad request fails here, without retries.
@@ -15,15 +17,20 @@ hand from the UI or the REST API with Params (`model`, `action`, `version`, `rea
    this process on the same holdout; gates: the paired-bootstrap 95% lower bound of the primary metric's
    improvement above the margin, MRR or interval coverage, single-task p99 latency, size on disk, a load in
    a clean process. The gate table is in the log.
-6. **apply_decision**: moves `champion` (keeping `previous_champion`) only when every gate passed (`force`
-   skips the statistical gate only); otherwise tags the version `promotion=rejected` with the gate values.
+6. **approve_promotion**: Airflow's human-in-the-loop step, only with `MAESTRO_PROMOTION_APPROVAL=required`
+   and only for a `promote` that passed every gate: it shows the gate table and waits (the task is *awaiting
+   input*) until someone approves or rejects it, with a reason, from the UI's Required Actions or the REST API.
+   Unanswered within 24 hours, the promotion is rejected. Otherwise it passes on at once, without waiting.
+7. **apply_decision**: moves `champion` (keeping `previous_champion`) only when every gate passed (`force`
+   skips the statistical gate only) and, when asked, a person approved; otherwise tags the version
+   `promotion=rejected` with the gate values (a rejection at approval: with the approver and their reason).
    A `rollback` points `champion` back at `previous_champion`. Every decision appends an audit record
    (`python -m maestro_ml.registry history <model>`); a moved champion updates its model's champion Asset.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Param, dag
 
@@ -31,10 +38,12 @@ from maestro_ml.orchestration.assets import TASK_ASSIGNMENT_MODEL, TASK_DURATION
 from maestro_ml.orchestration.defaults import BATCH_DEFAULT_ARGS
 from maestro_ml.orchestration.promotion import (
     apply_decision,
+    approve_promotion,
     build_holdout,
     check_params,
     evaluate_candidate,
     resolve_request,
+    run_timeout,
     validate_holdout,
 )
 
@@ -44,7 +53,7 @@ from maestro_ml.orchestration.promotion import (
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=2),
+    dagrun_timeout=run_timeout(),
     default_args=BATCH_DEFAULT_ARGS,
     tags=["maestro", "registry"],
     doc_md=__doc__,
@@ -72,7 +81,8 @@ def promote_models() -> None:
     holdouts = build_holdout.expand(context=resolved)
     validated = validate_holdout.expand(context=holdouts)
     evaluated = evaluate_candidate.expand(context=validated)
-    apply_decision.expand(context=evaluated)
+    approved = approve_promotion(evaluated)
+    apply_decision.expand(context=approved)
 
 
 promote_models()

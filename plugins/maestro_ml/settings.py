@@ -31,6 +31,7 @@ DAG_OWNER = "ml-platform"
 
 Compute = Literal["local", "kubernetes"]
 FeastEnv = Literal["local", "server"]
+PromotionApproval = Literal["auto", "required"]
 
 
 def _env(name: str, default: str) -> str:
@@ -82,10 +83,18 @@ class Settings:
     # The candidate rule's managers: a user who assigned tasks to other people at least this many times
     # before a decision is not a candidate for it (assigning to oneself never counts). 0: nobody is excluded.
     manager_min_assignments: int = 1
+    # `promote_models`: "auto" moves `champion` as soon as every gate passes; "required" first waits for a
+    # person to approve or reject a passing promotion in the Airflow UI (a human-in-the-loop step).
+    promotion_approval: PromotionApproval = "auto"
 
     @property
     def feature_repo_dir(self) -> Path:
         return FEATURE_REPO_DIR
+
+    @property
+    def scores_uri(self) -> str:
+        """The lake's scores (``score_open_tasks``): one table per kind, one file per scoring hour."""
+        return join_uri(self.lake_uri, "scores")
 
     def pii_key(self) -> bytes:
         """The keyed-hash secret for PII. Fails loudly rather than hashing with a guessable key."""
@@ -129,6 +138,9 @@ def load_settings() -> Settings:
     feast_env = _env("MAESTRO_FEAST_ENV", "local")
     if feast_env not in ("local", "server"):
         raise ValueError(f"MAESTRO_FEAST_ENV must be 'local' or 'server', not {feast_env!r}")
+    approval = _env("MAESTRO_PROMOTION_APPROVAL", "auto")
+    if approval not in ("auto", "required"):
+        raise ValueError(f"MAESTRO_PROMOTION_APPROVAL must be 'auto' or 'required', not {approval!r}")
     lake = _env("MAESTRO_LAKE_URI", join_uri(home, "lake"))
     return Settings(
         home=home,
@@ -157,6 +169,7 @@ def load_settings() -> Settings:
         seed_days=int(_env("MAESTRO_SEED_DAYS", "14")),
         batch_nice=int(_env("MAESTRO_BATCH_NICE", "10")),
         manager_min_assignments=int(_env("MAESTRO_MANAGER_MIN_ASSIGNMENTS", "1")),
+        promotion_approval=approval,  # type: ignore[arg-type]
     )
 
 

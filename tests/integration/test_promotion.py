@@ -3,64 +3,34 @@ the tiny lake: the candidate and the reference are re-scored on the same rows in
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from maestro_ml.features.training_sets import training_set
 from maestro_ml.promotion.evaluate import decide
-from maestro_ml.registry import register_challenger
-from maestro_ml.settings import get_settings, load_settings
+from maestro_ml.settings import get_settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SPLIT = START + timedelta(hours=30)
 END = START + timedelta(days=2)
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_features_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def trained(tiny_features_home: Path, tmp_path_factory: pytest.TempPathFactory,
+            train_and_register: Any) -> dict[str, Any]:
     """Two ranker versions (3 and 1 epochs, few trees) and one duration version, registered in a fresh registry."""
-    from maestro_ml.feast_ext.store import apply_if_changed, get_store
-
     out = tmp_path_factory.mktemp("promotion")
-    tracking = f"sqlite:///{out / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_features_home / "promotion-registry.db"))
-        patch.setenv("MLFLOW_TRACKING_URI", tracking)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
         get_settings.cache_clear()
-        apply_if_changed()
-        store = get_store()
-        uris, frames = {}, {}
-        for kind, lo, hi in (("ranking", START, SPLIT), ("duration", START, SPLIT)):
-            path = out / f"{kind}_train.parquet"
-            training_set(kind, lo, hi, store=store).to_parquet(path)
-            uris[kind] = str(path)
-        for kind in ("ranking", "duration"):
-            frames[kind] = training_set(kind, SPLIT, END, store=store)
-            path = out / f"{kind}_valid.parquet"
-            frames[kind].to_parquet(path)
-            uris[f"{kind}_valid"] = str(path)
-        settings = load_settings()
-        versions: dict[str, list[str]] = {"task_assignment": [], "task_duration": []}
-        for model, kind, extra in (("task_assignment", "ranking", ["--epochs", "3", "--lgb-num-boost-round", "30"]),
-                                   ("task_assignment", "ranking", ["--epochs", "1", "--lgb-num-boost-round", "2",
-                                                                   "--lgb-learning-rate", "0.01"]),
-                                   ("task_duration", "duration", ["--epochs", "3"])):
-            cmd = [sys.executable, "-m", "maestro_ml.training", model, "--train-uri", uris[kind],
-                   "--valid-uri", uris[f"{kind}_valid"], "--tracking-uri", tracking,
-                   "--run-tags", "dag_id=promotion_test,run_id=manual__1", *extra]
-            env = {"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)
-            assert done.returncode == 0, done.stderr[-3000:]
-            run_id = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][0])["run_id"]
-            versions[model].append(register_challenger(model, run_id, settings)["version"])
-        yield {"settings": settings, "frames": frames, "versions": versions}
+        yield train_and_register(out, [
+            ("task_assignment", ["--epochs", "3", "--lgb-num-boost-round", "30"]),
+            ("task_assignment", ["--epochs", "1", "--lgb-num-boost-round", "2", "--lgb-learning-rate", "0.01"]),
+            ("task_duration", ["--epochs", "3"]),
+        ])
     get_settings.cache_clear()
 
 

@@ -1,19 +1,27 @@
 """The ``@task`` functions of ``promote_models``: one request per model, each step passing its context on.
 
 A failed gate is a decision (the run succeeds, the version is tagged ``promotion=rejected``); a request
-no retry can fix fails at once; a holdout that does not exist yet is a visible skip.
+no retry can fix fails at once; a holdout that does not exist yet is a visible skip. With
+``MAESTRO_PROMOTION_APPROVAL=required`` a passing promotion waits for a person (``approve_promotion``, Airflow's
+human-in-the-loop operator); a rejection there is a decision too.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import AssetAlias, task
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import AssetAlias, Param, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from maestro_ml.orchestration.assets import CHAMPIONS
 
 CHAMPION_CHANGES = AssetAlias("champion_changes")
+# How long a promotion waits for its approval; unanswered, it is rejected (and recorded as such).
+APPROVAL_TIMEOUT = timedelta(hours=24)
+# Everything but the wait for a person: the holdout, the re-scoring, the gates, the decision.
+RUN_TIMEOUT = timedelta(hours=2)
 
 
 def _model_of(key: Any, events: Any) -> str | None:
@@ -100,6 +108,113 @@ def evaluate_candidate(context: dict) -> dict:
     return {**context, "evaluation": evaluate(context["resolved"], context["holdout"], context["margin"])}
 
 
+def run_timeout() -> timedelta:
+    """``promote_models``' ``dagrun_timeout``: the work, plus the wait for a person when approval is required."""
+    from maestro_ml.settings import get_settings
+
+    return RUN_TIMEOUT + (APPROVAL_TIMEOUT if get_settings().promotion_approval == "required" else timedelta(0))
+
+
+def needs_approval(context: dict) -> bool:
+    """Only a promotion that passed every gate waits for a person, and only with MAESTRO_PROMOTION_APPROVAL=required."""
+    from maestro_ml.settings import get_settings
+
+    evaluation = context.get("evaluation")
+    return (get_settings().promotion_approval == "required" and context["action"] == "promote"
+            and evaluation is not None and bool(evaluation["promote"]))
+
+
+def approval_body(context: dict) -> str:
+    """What the approver reads (Markdown): the candidate, what it was judged against, on which holdout, the gates."""
+    resolved, evaluation = context["resolved"], context["evaluation"]
+    holdout = evaluation["holdout"]
+    lines = [
+        f"**{context['model']}** version **{resolved['candidate']}** passed every gate"
+        f"{' (forced: the statistical gate was skipped)' if resolved['force'] else ''}; approving moves `champion` "
+        f"to it (now: {resolved['state']['champion'] or 'none'}).",
+        "",
+        f"Judged against {evaluation['against']} on the holdout {holdout['start']} .. {holdout['end']}; "
+        f"requested by {context['who']}{': ' + resolved['reason'] if resolved['reason'] else ''}.",
+        "",
+        evaluation["table"],
+        "",
+        "To reject, say why in **Reason**: it goes into the audit trail and on the version's tags.",
+    ]
+    return "\n".join(lines)
+
+
+# What the approver fills in beside Approve / Reject.
+APPROVAL_FORM = {
+    "reason": Param("", type="string", title="Reason",
+                    description="Why you approve or reject: kept in the audit trail (say why when you reject)"),
+}
+
+
+class ApprovePromotion(HITLOperator):
+    """A person approves or rejects one model's passing promotion (Airflow's human-in-the-loop operator).
+
+    Mapped one per model like the other steps. It waits (in the ``awaiting_input`` state, answered from the UI's
+    Required Actions or the REST API) only when :func:`needs_approval`; otherwise it passes its context on at once.
+    It returns the context with an ``approval`` entry (``None``: nobody was asked) that ``apply_decision`` acts on.
+    A rejection does not skip or fail anything: it is a decision, recorded by ``apply_decision``. Unanswered
+    within ``APPROVAL_TIMEOUT``, the promotion is rejected.
+    """
+
+    APPROVE = "Approve"
+    REJECT = "Reject"
+    # The subject and the body are set from the context at execution time; the gate table is data, not a template.
+    template_fields = ()
+
+    def __init__(self, *, promotion: dict, **kwargs: Any) -> None:
+        kwargs.setdefault("params", APPROVAL_FORM)
+        super().__init__(subject="Promote this model version?", options=[self.APPROVE, self.REJECT],
+                         defaults=[self.REJECT], multiple=False, response_timeout=APPROVAL_TIMEOUT, **kwargs)
+        self.promotion = promotion
+
+    def execute(self, context: Any) -> Any:
+        if not needs_approval(self.promotion):
+            self.log.info("%s: no approval needed (MAESTRO_PROMOTION_APPROVAL=auto, or nothing to promote)",
+                          self.promotion["model"])
+            return {**self.promotion, "approval": None}
+        resolved = self.promotion["resolved"]
+        self.subject = f"Promote {self.promotion['model']} version {resolved['candidate']} to champion?"
+        self.body = approval_body(self.promotion)
+        self.log.info("waiting for a person to approve or reject:\n%s", self.body)
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        response = super().execute_complete(context, event)
+        user = response.get("responded_by_user") or {}
+        reason = str((response.get("params_input") or {}).get("reason") or "").strip()
+        if event.get("timedout"):
+            who, reason = self.promotion["who"], f"no answer within {APPROVAL_TIMEOUT.total_seconds() / 3600:g} hours"
+        else:
+            who = user.get("name") or user.get("id") or "unknown"
+        approved = list(response["chosen_options"]) == [self.APPROVE]
+        self.log.info("%s by %s%s", "approved" if approved else "rejected", who, f": {reason}" if reason else "")
+        return {**self.promotion, "approval": {"approved": approved, "who": who, "reason": reason or None,
+                                             "at": response["responded_at"].isoformat()}}
+
+
+def approve_promotion(contexts: Any) -> Any:
+    """The approval step, one per model (see :class:`ApprovePromotion`)."""
+    return ApprovePromotion.partial(task_id="approve_promotion", params=APPROVAL_FORM).expand(promotion=contexts).output
+
+
+def decision_of(context: dict) -> tuple[dict, str, bool]:
+    """The request as decided: who decided, and whether a person approved (``approval``: the approval step's answer)."""
+    resolved, approval = context["resolved"], context.get("approval")
+    if approval is None:
+        return resolved, context["who"], True
+    request_reason, reason = resolved["reason"], approval["reason"]
+    if approval["approved"]:
+        why = "; ".join(r for r in (request_reason, f"approved: {reason}" if reason else None) if r) or None
+    else:  # apply_decision records it as "rejected at approval: <why>"
+        why = "; ".join(r for r in (reason or "no reason given", f"requested: {request_reason}"
+                                    if request_reason else None) if r)
+    return {**resolved, "reason": why}, approval["who"], bool(approval["approved"])
+
+
 @task(multiple_outputs=False, outlets=[CHAMPION_CHANGES])
 def apply_decision(context: dict, outlet_events=None, dag=None, run_id=None) -> dict:
     """Promote, reject (recorded, not raised) or roll back; append the audit record; announce a moved champion."""
@@ -107,7 +222,8 @@ def apply_decision(context: dict, outlet_events=None, dag=None, run_id=None) -> 
 
     from maestro_ml.promotion.steps import apply_decision as apply
 
-    result = apply(context["resolved"], context["evaluation"], context["who"], f"{dag.dag_id}/{run_id}")
+    resolved, who, approved = decision_of(context)
+    result = apply(resolved, context["evaluation"], who, f"{dag.dag_id}/{run_id}", approved=approved)
     evaluation = context["evaluation"]
     if evaluation is not None:
         logging.getLogger(__name__).info("gates:\n%s", evaluation["table"])
@@ -116,6 +232,7 @@ def apply_decision(context: dict, outlet_events=None, dag=None, run_id=None) -> 
             "model": context["model"], "champion": result["champion_after"], "previous": result["champion_before"],
             "action": result["action"]})
     elif result["action"] == "reject":
-        logging.getLogger(__name__).warning("%s v%s not promoted: %s", context["model"], result["version"],
-                                            evaluation["reasons"] if evaluation else "")
+        why = f"rejected at approval by {who}: {resolved['reason']}" if not approved else (
+            evaluation["reasons"] if evaluation else "")
+        logging.getLogger(__name__).warning("%s v%s not promoted: %s", context["model"], result["version"], why)
     return result
