@@ -8,9 +8,11 @@ from feast import FileSource
 from feast.data_format import ParquetFormat
 
 from maestro_ml.contracts.features import TIMESTAMP_COLUMN
+from maestro_ml.contracts.scores import SCORES_TABLE
 from maestro_ml.settings import get_settings, join_uri
 
 _FEATURES_URI = get_settings().features_uri
+_SCORES_URI = get_settings().scores_uri
 
 
 def _source(view_name: str) -> FileSource:
@@ -34,3 +36,14 @@ project_assignment_source = _source("project_assignment_features")
 user_reporter_source = _source("user_reporter_features")
 task_text_source = _source("task_text_features")
 user_text_source = _source("user_text_features")
+
+# The scores score_open_tasks writes to the lake, one file per scoring hour; pushed to the online store by
+# the same task (write_to_online_store), never materialized from here.
+task_recommendation_source = FileSource(
+    name=f"{SCORES_TABLE}_source",
+    path=join_uri(_SCORES_URI, SCORES_TABLE),
+    file_format=ParquetFormat(),
+    timestamp_field=TIMESTAMP_COLUMN,
+    description="Hourly scores of open tasks (score_open_tasks), partitioned by scoring hour.",
+    owner="ml-platform@maestro.example",
+)

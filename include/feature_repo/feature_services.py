@@ -4,7 +4,13 @@ Change what a model reads by adding ``*_v2``, never by editing a published versi
 """
 
 from feast import FeatureService
-from feature_views import project_features, task_features, user_activity_features, user_profile_features
+from feature_views import (
+    project_features,
+    task_features,
+    task_recommendations,
+    user_activity_features,
+    user_profile_features,
+)
 from on_demand_features import pair_affinity_features, task_urgency_features, user_capacity_features
 
 _TASK_COLUMNS = [
@@ -104,4 +110,14 @@ task_duration_v2 = FeatureService(
                 "reporter and title history.",
     owner="ml-platform@maestro.example",
     tags={"model": "task_duration", "version": "2"},
+)
+
+# What the product reads for a task: its recommended assignees with reasons and its duration forecast, as the
+# serving champions scored them in the latest hour (score_open_tasks).
+task_recommendations_v1 = FeatureService(
+    name="task_recommendations_v1",
+    features=[task_recommendations],
+    description="Ranked assignees with reasons and the duration forecast of one open task, from the champions.",
+    owner="ml-platform@maestro.example",
+    tags={"model": "task_assignment,task_duration", "version": "1"},
 )

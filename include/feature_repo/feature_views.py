@@ -4,6 +4,7 @@ from data_sources import (
     project_assignment_source,
     project_source,
     task_assignment_outcome_source,
+    task_recommendation_source,
     task_source,
     task_text_source,
     user_activity_source,
@@ -30,8 +31,10 @@ from maestro_ml.contracts.features import (
     USER_TEXT,
     View,
 )
+from maestro_ml.contracts.scores import TASK_RECOMMENDATIONS
 
-_TYPES = {"Int64": Int64, "Float32": Float32, "Float64": Float64, "String": String, "Array(Float32)": Array(Float32)}
+_TYPES = {"Int64": Int64, "Float32": Float32, "Float64": Float64, "String": String, "Array(Float32)": Array(Float32),
+          "Array(Float64)": Array(Float64), "Array(String)": Array(String)}
 
 
 def _view(spec: View, entities: list, source) -> FeatureView:
@@ -58,3 +61,4 @@ project_assignment_features = _view(PROJECT_ASSIGNMENTS, [project], project_assi
 user_reporter_features = _view(USER_REPORTER, [user, reporter], user_reporter_source)
 task_text_features = _view(TASK_TEXT, [task], task_text_source)
 user_text_features = _view(USER_TEXT, [user], user_text_source)
+task_recommendations = _view(TASK_RECOMMENDATIONS, [task], task_recommendation_source)

@@ -50,6 +50,8 @@ PANDAS_DTYPES = {
     "Float64": "float64",
     "String": "object",
     "Array(Float32)": "object",
+    "Array(Float64)": "object",
+    "Array(String)": "object",
 }
 
 
@@ -348,6 +350,8 @@ _ARROW_TYPES = {
     "Float64": pa.float64(),
     "String": pa.string(),
     "Array(Float32)": pa.list_(pa.float32()),
+    "Array(Float64)": pa.list_(pa.float64()),
+    "Array(String)": pa.list_(pa.string()),
 }
 
 

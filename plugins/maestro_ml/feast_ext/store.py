@@ -106,3 +106,9 @@ def get_store(settings: Settings | None = None) -> FeatureStore:
     settings = settings or get_settings()
     export_feast_env(settings)
     return FeatureStore(repo_path=str(settings.feature_repo_dir), fs_yaml_file=feature_store_yaml(settings))
+
+
+def service_features(store: FeatureStore, service: str) -> list[str]:
+    """The feature names a feature service provides online (names are unique across views)."""
+    fs = store.get_feature_service(service)
+    return [f.name for projection in fs.feature_view_projections for f in projection.features]

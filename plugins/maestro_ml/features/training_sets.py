@@ -88,11 +88,7 @@ def _decisions(
     lake_uri: str, start: pd.Timestamp, end: pd.Timestamp, manager_min_assignments: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assignment events in ``[start, end)`` with their task's project and team, and when each manager became one."""
-    cols = ["event_id", "occurred_at", "actor_id", "task_id", "assignee_id"]
-    history = to_frame(
-        lake.read_events(lake_uri, "task_assigned", (start - pd.Timedelta(LOOKBACK)).to_pydatetime(),
-                         end.to_pydatetime(), columns=cols)
-    )
+    history = assignment_history(lake_uri, start, end)
     managers = managers_since(history, manager_min_assignments)
     decisions = history[(history["occurred_at"] >= start) & (history["occurred_at"] < end)]
     tasks = to_frame(lake.read_state(lake_uri, "tasks").select(["task_id", "project_id", "reporter_id"]))
@@ -111,6 +107,33 @@ def _finish_entities(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def eligible_candidates(requests: pd.DataFrame, users: pd.DataFrame, managers: pd.DataFrame) -> pd.DataFrame:
+    """The candidate rule, the one place it is defined: ``requests`` (one row per decision or open task, with
+    ``team_id`` and the moment ``occurred_at``) joined with every eligible candidate ``user_id``.
+
+    The candidates are the members of the task's project's team who had joined and not left at that moment,
+    minus those who, at that moment, hand out work and have never taken any (``managers_since``). Training
+    sets (``ranking_entities``) and scoring (``maestro_ml.scoring``) both call it, so a model is served on
+    exactly the candidates it was trained and evaluated on.
+    """
+    pairs = requests.merge(users[["user_id", "team_id", "joined_at", "left_at"]], on="team_id", how="inner")
+    pairs = pairs.merge(managers, on="user_id", how="left")
+    eligible = pairs["joined_at"].notna() & (pairs["joined_at"] <= pairs["occurred_at"])
+    eligible &= pairs["left_at"].isna() | (pairs["left_at"] > pairs["occurred_at"])
+    managing = (pairs["manager_since"] < pairs["occurred_at"]) & ~(pairs["manager_until"] < pairs["occurred_at"])
+    eligible &= ~managing.fillna(False).astype(bool)
+    return pairs.loc[eligible, [*requests.columns, "user_id"]]
+
+
+def assignment_history(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """``task_assigned`` events in ``[start - LOOKBACK, end)``: the decisions and who managed when."""
+    cols = ["event_id", "occurred_at", "actor_id", "task_id", "assignee_id"]
+    return to_frame(
+        lake.read_events(lake_uri, "task_assigned", (start - pd.Timedelta(LOOKBACK)).to_pydatetime(),
+                         end.to_pydatetime(), columns=cols)
+    )
+
+
 def ranking_entities(
     lake_uri: str,
     start: datetime | str,
@@ -123,9 +146,7 @@ def ranking_entities(
 ) -> pd.DataFrame:
     """One row per (decision, candidate) for the decisions in ``[start, end)``; ``chosen`` marks the pick.
 
-    The candidate rule, the one place it is defined: the members of the task's project's team who
-    had joined and not left at the decision, minus those who, at that moment, hand out work and have
-    never taken any (``managers_since``). A decision
+    The candidates are ``eligible_candidates``'s at the decision. A decision
     whose actual assignee is not a candidate keeps its candidates and no chosen row: evaluation
     counts it as a miss and reports the rule's coverage. ``add_chosen`` adds the assignee back as a
     candidate (for a training split only, behind a flag; never for evaluation).
@@ -135,17 +156,10 @@ def ranking_entities(
     lo, hi = utc_timestamp(start), utc_timestamp(end)
     decisions, managers = _decisions(lake_uri, lo, hi, manager_min_assignments)
     users = to_frame(lake.read_state(lake_uri, "users").select(["user_id", "team_id", "joined_at", "left_at"]))
-    pairs = decisions[["decision_id", "task_id", "project_id", "reporter_id", "team_id", "occurred_at",
-                       "assignee_id"]].merge(
-        users, on="team_id", how="inner"
-    )
-    pairs = pairs.merge(managers, on="user_id", how="left")
-    eligible = pairs["joined_at"].notna() & (pairs["joined_at"] <= pairs["occurred_at"])
-    eligible &= pairs["left_at"].isna() | (pairs["left_at"] > pairs["occurred_at"])
-    managing = (pairs["manager_since"] < pairs["occurred_at"]) & ~(pairs["manager_until"] < pairs["occurred_at"])
-    eligible &= ~managing.fillna(False).astype(bool)
+    requests = decisions[["decision_id", "task_id", "project_id", "reporter_id", "team_id", "occurred_at",
+                          "assignee_id"]]
     columns = ["decision_id", "task_id", "project_id", "reporter_id", "occurred_at", "assignee_id", "user_id"]
-    parts = [pairs.loc[eligible, columns]]
+    parts = [eligible_candidates(requests, users, managers)[columns]]
     if add_chosen:
         parts.append(decisions[columns[:-1]].assign(user_id=decisions["assignee_id"]))
     frame = pd.concat(parts, ignore_index=True).drop_duplicates(["decision_id", "user_id"])
@@ -306,9 +320,13 @@ def training_set(
                           ignore_index=True)
     else:
         raise ValueError(f"unknown join engine {engine!r}; expected 'local' or 'feast'")
-    # Vectors (title TF-IDF) are inputs of on-demand features, not model inputs: a set stays flat numbers.
-    frame = frame.drop(columns=[c for c in frame.columns if c in VECTOR_FEATURES])
     order = {name: i for i, name in enumerate(entities.columns)}
+    # A set holds what the service serves online and nothing else: Feast's offline join also returns the
+    # on-demand transformations' source columns (the title vectors, creation times, project totals), and a
+    # model trained on one of them would name an input that scoring's get_online_features never returns.
+    served = {f.name for projection in service.feature_view_projections for f in projection.features}
+    frame = frame.drop(columns=[c for c in frame.columns
+                                if c not in order and (c not in served or c in VECTOR_FEATURES)])
     frame = frame.sort_values(["assigned_at", "decision_id", "user_id"], kind="mergesort").reset_index(drop=True)
     log.info(
         "training set %s [%s, %s) (%s join): %d rows x %d columns in %.1f s",

@@ -25,3 +25,5 @@ TASK_DURATION_CHAMPION = Asset(name="task_duration_champion", uri="maestro://mod
                                group="models")
 CHAMPIONS = {"task_assignment": TASK_ASSIGNMENT_CHAMPION, "task_duration": TASK_DURATION_CHAMPION}
 MODEL_ASSETS = {"task_assignment": TASK_ASSIGNMENT_MODEL, "task_duration": TASK_DURATION_MODEL}
+# Each open task's ranked assignees and duration forecast from the champions, in the lake and the online store.
+TASK_SCORES = Asset(name="task_scores", uri="maestro://scores/task_recommendations", group="scores")

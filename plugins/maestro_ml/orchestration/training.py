@@ -92,13 +92,15 @@ def build_training_arguments(sets: dict, checked: dict, dag=None, run_id=None, d
                              data_interval_end=None) -> list[str]:
     """The per-run options of ``python -m maestro_ml.training <model>``: the sets, the experiment, the run's tags."""
     from maestro_ml import storage
+    from maestro_ml.contracts.models import model_spec
     from maestro_ml.platform.training_job import training_arguments
     from maestro_ml.registry import ensure_experiment, experiment_name
     from maestro_ml.settings import get_settings
 
     ensure_experiment(sets["model"])
     tags = {"dag_id": dag.dag_id, "run_id": run_id, "data_interval_start": str(data_interval_start),
-            "data_interval_end": str(data_interval_end), "window_end": sets["window"]["end"]}
+            "data_interval_end": str(data_interval_end), "window_end": sets["window"]["end"],
+            "feature_service": model_spec(sets["model"]).feature_service}
     args = training_arguments(train_uri=sets["uris"]["train"], valid_uri=sets["uris"]["valid"],
                               experiment=experiment_name(sets["model"]), run_tags=tags)
     args += ["--test-uri", sets["uris"]["test"]]

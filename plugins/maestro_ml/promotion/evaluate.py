@@ -25,6 +25,7 @@ from maestro_ml.evaluation.duration import duration_report, median_baselines, sl
 from maestro_ml.evaluation.ranking import baseline_score_columns, ndcg_per_group, observed_relevance, ranking_report
 from maestro_ml.features.training_sets import ranking_entities
 from maestro_ml.promotion import gates as g
+from maestro_ml.registry import model_inputs
 from maestro_ml.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,6 @@ def load_version(model: str, version: str, settings: Settings) -> Any:
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     return mlflow.pyfunc.load_model(f"models:/{model_spec(model).registered_name}/{version}")
-
-
-def model_inputs(pyfunc: Any) -> list[str]:
-    schema = pyfunc.metadata.get_input_schema()
-    return [] if schema is None else [name for name in schema.input_names() if name != "decision_id"]
 
 
 def size_on_disk(model: str, version: str, settings: Settings) -> float:

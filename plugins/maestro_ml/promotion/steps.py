@@ -17,10 +17,11 @@ import pyarrow.parquet as pq
 
 from maestro_ml import storage
 from maestro_ml.contracts.models import model_spec
+from maestro_ml.feast_ext.store import get_store, service_features
 from maestro_ml.features.training_sets import training_set
 from maestro_ml.lake import committed_hours
 from maestro_ml.promotion.evaluate import decide
-from maestro_ml.registry import CHALLENGER
+from maestro_ml.registry import CHALLENGER, declared_feature_service
 from maestro_ml.registry.aliases import AliasState, alias_state, promote, rollback
 from maestro_ml.registry.audit import Record, append
 from maestro_ml.settings import Settings, get_settings, join_uri, to_utc
@@ -120,8 +121,11 @@ def evaluate(resolved: dict[str, Any], holdout: dict[str, Any], margin: float,
     champion = resolved["state"]["champion"]
     if champion == resolved["candidate"]:
         champion = None  # re-evaluating the champion itself: judged against the baselines
+    # The signature gate: the candidate is served on the service it declares (scoring refuses it otherwise).
+    service = declared_feature_service(resolved["model"], resolved["candidate"], settings)
+    served = service_features(get_store(settings), service)
     result = decide(resolved["model"], frame, resolved["candidate"], champion, holdout=holdout["window"],
-                    settings=settings, margin=margin, force=resolved["force"])
+                    settings=settings, margin=margin, force=resolved["force"], service_features=served)
     log.info("gates of %s v%s:\n%s", resolved["model"], resolved["candidate"], result.decision.table())
     return {"promote": result.decision.promote, "gates": [gate.as_dict() for gate in result.decision.gates],
             "table": result.decision.table(), "reasons": result.decision.reasons(),

@@ -25,6 +25,15 @@ from maestro_ml.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
+# The feature service a version was trained on (a run tag the training DAG sets, copied onto the version):
+# scoring serves the version on it.
+FEATURE_SERVICE_TAG = "feature_service"
+
+
+def model_inputs(pyfunc: Any) -> list[str]:
+    """The feature columns a loaded pyfunc's signature names (the ranking group column aside)."""
+    schema = pyfunc.metadata.get_input_schema()
+    return [] if schema is None else [name for name in schema.input_names() if name != "decision_id"]
 
 
 def experiment_name(model: str) -> str:
@@ -100,8 +109,18 @@ def register_challenger(model: str, run_id: str, settings: Settings | None = Non
     settings = settings or get_settings()
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     name = model_spec(model).registered_name
-    version = mlflow.register_model(f"runs:/{run_id}/model", name)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    service = client.get_run(run_id).data.tags.get(FEATURE_SERVICE_TAG) or model_spec(model).feature_service
+    version = mlflow.register_model(f"runs:/{run_id}/model", name, tags={FEATURE_SERVICE_TAG: service})
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     log.info("registered %s version %s as %s", name, version.version, CHALLENGER)
-    return {"name": name, "version": str(version.version), "alias": CHALLENGER, "run_id": run_id}
+    return {"name": name, "version": str(version.version), "alias": CHALLENGER, "run_id": run_id,
+            "feature_service": service}
+
+
+def declared_feature_service(model: str, version: str, settings: Settings | None = None) -> str:
+    """The feature service a version was trained on (its ``feature_service`` tag; the model's default before tags)."""
+    settings = settings or get_settings()
+    tags = MlflowClient(tracking_uri=settings.mlflow_tracking_uri).get_model_version(
+        model_spec(model).registered_name, version).tags or {}
+    return tags.get(FEATURE_SERVICE_TAG) or model_spec(model).feature_service
