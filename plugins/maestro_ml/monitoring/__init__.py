@@ -1,0 +1,1 @@
+"""Watching the champions: feature and prediction drift, realised performance, the retraining rules."""
