@@ -4,7 +4,6 @@ N-features-K-days rule."""
 from __future__ import annotations
 
 import math
-import time
 from datetime import date, timedelta
 
 import numpy as np
@@ -245,18 +244,16 @@ def test_prediction_drift_compares_model_outputs(rng):
     assert report.set_index("feature")["drifted"].to_dict() == {"score": False, "duration_p50": True}
 
 
-def test_seventy_features_of_twenty_thousand_rows_take_well_under_a_few_seconds(rng):
+def test_seventy_features_of_twenty_thousand_rows_are_each_judged_shuffled_rows_never_drift(rng):
+    """A shuffle of the same rows is the same distribution (its speed is benchmarks/monitoring.py's figure)."""
     n = 20_000
     columns: dict[str, object] = {f"num_{i}": rng.normal(size=n) for i in range(60)}
     columns.update({f"int_{i}": rng.integers(0, 4, n) for i in range(5)})
     columns.update({f"cat_{i}": rng.choice(["a", "b", "c", "d"], n) for i in range(5)})
     reference = pd.DataFrame(columns)
     current = reference.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    start = time.perf_counter()
     report = feature_drift(reference, current)
-    elapsed = time.perf_counter() - start
-    assert len(report) == 70
-    assert elapsed < 3.0, f"{elapsed:.2f}s"
+    assert len(report) == 70 and not report["drifted"].any()
 
 
 # --------------------------------------------------------------------------- the N-features-K-days rule
