@@ -6,7 +6,10 @@ and prints when each milestone was reached, in seconds since the start:
 * ``ui``: ``/api/v2/monitor/health`` answers;
 * ``catch_up``: the first ``ingest_events`` run succeeded (every seeded hour committed);
 * ``features`` / ``materialized``: the first successful ``build_features`` / ``materialize_features``;
-* ``ranker`` / ``duration``: ``maestro-task-assignment`` / ``maestro-task-duration`` have a ``challenger``.
+* ``ranker`` / ``duration``: ``maestro-task-assignment`` / ``maestro-task-duration`` have a ``challenger``;
+* ``promoted``: a ``promote_models`` run succeeded (``ranker_champion`` / ``duration_champion``: the model has a
+  ``champion``: the asset-triggered promotion passed its gates);
+* ``scored``: a ``score_open_tasks`` run published scores (its ``publish_scores`` succeeded, not skipped).
 
 ``*_run_seconds`` is that first run's own wall time (start to end, as Airflow recorded it). Then it sends SIGINT (Ctrl-C) to ``up.sh``, times the stop, and counts task instances and DAG runs
 left ``running`` in the metadata DB.
@@ -45,7 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=0,
                         help="seconds to wait after the milestone before the one-hour runs (let other runs finish)")
     parser.add_argument("--seed-days", type=int, default=14, help="days of demo events to seed (MAESTRO_SEED_DAYS)")
-    parser.add_argument("--until", default="duration", choices=["catch_up", "features", "ranker", "duration"],
+    parser.add_argument("--until", default="duration",
+                        choices=["catch_up", "features", "ranker", "duration", "promoted", "scored"],
                         help="stop once this milestone (and those before it in time) is reached")
     return parser.parse_args()
 
@@ -68,12 +72,19 @@ def first_success(base: str, token: str, dag_id: str) -> dict | None:
     return runs[0] if runs else None
 
 
-def has_challenger(mlflow: str, name: str) -> bool:
+def has_alias(mlflow: str, name: str, alias: str = "challenger") -> bool:
     try:
-        get(f"{mlflow}/api/2.0/mlflow/registered-models/alias?name={name}&alias=challenger")
+        get(f"{mlflow}/api/2.0/mlflow/registered-models/alias?name={name}&alias={alias}")
         return True
     except Exception:
         return False
+
+
+def published(base: str, token: str) -> bool:
+    """A ``score_open_tasks`` run pushed scores (a run without a champion succeeds with its tasks skipped)."""
+    tasks = get(f"{base}/api/v2/dags/score_open_tasks/dagRuns/~/taskInstances?task_id=publish_scores&state=success",
+                token)["task_instances"]
+    return bool(tasks)
 
 
 def post(url: str, token: str, body: dict) -> dict:
@@ -137,8 +148,14 @@ def main() -> int:
                             (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"]))
                             .total_seconds(), 1)
                 for mark, name in MODELS.items():
-                    if mark not in marks and has_challenger(mlflow, name):
+                    if mark not in marks and has_alias(mlflow, name):
                         marks[mark] = now
+                    if f"{mark}_champion" not in marks and has_alias(mlflow, name, "champion"):
+                        marks[f"{mark}_champion"] = now
+                if "promoted" not in marks and first_success(base, token, "promote_models"):
+                    marks["promoted"] = now
+                if "scored" not in marks and published(base, token):
+                    marks["scored"] = now
             except Exception:
                 continue
             print(json.dumps(marks), flush=True)

@@ -1,8 +1,10 @@
 """
 # promote_models
 
-Which model version serves. Runs when a training registers a new `challenger` (the model Assets), and by
-hand from the UI or the REST API with Params (`model`, `action`, `version`, `reason`, `force`). With
+Which model version serves. Runs when a training registers a new `challenger` (the model Assets); daily at
+05:30 UTC for any challenger still undecided (its holdout, the days after its training window, did not exist
+yet when it was trained); and by hand from the UI or the REST API with Params (`model`, `action`, `version`,
+`reason`, `force`). With
 `MAESTRO_PROMOTION_APPROVAL=required` a passing promotion also waits for a person's approval; the default
 (`auto`) never waits.
 
@@ -32,7 +34,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag
+from airflow.sdk import AssetOrTimeSchedule, Param, dag
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from maestro_ml.orchestration.assets import TASK_ASSIGNMENT_MODEL, TASK_DURATION_MODEL
 from maestro_ml.orchestration.defaults import BATCH_DEFAULT_ARGS
@@ -49,7 +52,8 @@ from maestro_ml.orchestration.promotion import (
 
 
 @dag(
-    schedule=(TASK_ASSIGNMENT_MODEL | TASK_DURATION_MODEL),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("30 5 * * *", timezone="UTC"),
+                                 assets=(TASK_ASSIGNMENT_MODEL | TASK_DURATION_MODEL)),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

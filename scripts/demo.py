@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO_ROOT / "plugins"))
 from maestro_ml import storage  # noqa: E402
 from maestro_ml.settings import get_settings, join_uri, parse_utc_hour  # noqa: E402
 
-STEPS = 7
+STEPS = 9
 # Real trainings of both models on the latest MAX_TRAIN_DAYS of the window (the earliest days are the
 # simulation's warm-up anyway). The ranker gets fewer epochs and boosting rounds than the weekly run
 # and a row cap for the bigger presets; the duration set is small, and with fewer epochs than the
@@ -35,6 +35,12 @@ TRAINING_KNOBS: dict[str, dict] = {
 # assignments, not the weekly run's floor of 20 decisions per split (the gate still runs).
 MIN_GROUPS = 5
 MIN_TRAINING_DAYS = 2
+# The trainings stop this many days (plus the duration outcomes' maturity) before the data ends:
+# promote_models re-scores each challenger on the newest complete days after its training window (its
+# holdout; the duration model's ends MAESTRO_DURATION_OUTCOME_MATURITY_HOURS before the data, so its tasks
+# had time to finish), and a first champion must beat the strongest baseline there by the paired bootstrap.
+HOLDOUT_DAYS = 2
+PROMOTION_REASON = "make demo: the first champion, through the gates"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -115,6 +121,7 @@ def main() -> int:
     from maestro_ml.feast_ext import store as feature_store
     from maestro_ml.platform import bootstrap
     from maestro_ml.platform.demo import pipeline_summary, window_params
+    from maestro_ml.registry.aliases import alias_state
 
     say(f"1/{STEPS} applying the Feast repo and the training pool")
     feature_store.apply_if_changed(settings)
@@ -158,16 +165,38 @@ def main() -> int:
     # Train on the simulated window itself: its last days validate and test, whatever --days was.
     # A tracker's history is the point: it trains on all of it (a few thousand decisions).
     max_train_days = None if args.preset == "tracker" else MAX_TRAIN_DAYS
-    training = window_params(start, start + timedelta(hours=hours), max_train_days=max_train_days)
+    trained_hours = hours - HOLDOUT_DAYS * 24 - settings.duration_outcome_maturity_hours
+    training = window_params(start, start + timedelta(hours=trained_hours), max_train_days=max_train_days)
+    trained = []
     for step, (dag_id, knobs) in enumerate(TRAINING_KNOBS.items(), start=6):
-        if hours < MIN_TRAINING_DAYS * 24:
-            say(f"{step}/{STEPS} {dag_id}: skipped, {hours / 24:g} simulated day(s): tasks assigned on the last "
-                f"day are mostly still open, so the later splits hold too few outcomes (needs {MIN_TRAINING_DAYS})")
+        if trained_hours < MIN_TRAINING_DAYS * 24:
+            say(f"{step}/{STEPS} {dag_id}: skipped, {hours / 24:g} simulated day(s) less "
+                f"{(hours - trained_hours) / 24:g} held out for promotion: the later splits would hold too few "
+                f"outcomes (needs {MIN_TRAINING_DAYS + (hours - trained_hours) / 24:g} days)")
             continue
         say(f"{step}/{STEPS} {dag_id}: train {training['train_days']:g} d, validate {training['valid_days']:g} d, "
             f"test {training['test_days']:g} d up to {training['end']}")
         _, seconds = run(bag.dags[dag_id], "training", run_conf={**training, "min_groups": MIN_GROUPS, **knobs})
         say(f"    trained, evaluated and registered in {seconds:.0f}s")
+        trained.append(dag_id.removeprefix("train_"))
+
+    # What the model Assets trigger under `make up`: one promote_models run per new challenger.
+    say(f"8/{STEPS} promote_models: each challenger re-scored with the baselines on the last {HOLDOUT_DAYS} days")
+    for model in trained:
+        _, seconds = run(bag.dags["promote_models"], "promotion",
+                         run_conf={"model": model, "action": "promote", "reason": PROMOTION_REASON,
+                                   "holdout_days": HOLDOUT_DAYS})
+        state = alias_state(model, settings)
+        say(f"    {model}: " + (f"champion v{state.champion}" if state.champion else
+                                "rejected by the gates (see the summary)") + f" in {seconds:.0f}s")
+
+    # What a champion's Asset triggers: the open tasks scored as of the newest hour.
+    say(f"9/{STEPS} score_open_tasks: the open tasks at {window_end:%Y-%m-%d %H:%M} UTC")
+    if any(alias_state(model, settings).champion for model in trained):
+        _, seconds = run(bag.dags["score_open_tasks"], "scoring", logical_date=window_end)
+        say(f"    scored and pushed online in {seconds:.0f}s")
+    else:
+        say("    skipped: no champion")
 
     say("")
     say(pipeline_summary(settings, start, start + timedelta(hours=hours)))

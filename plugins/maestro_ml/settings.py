@@ -83,6 +83,10 @@ class Settings:
     # The candidate rule's managers: a user who assigned tasks to other people at least this many times
     # before a decision is not a candidate for it (assigning to oneself never counts). 0: nobody is excluded.
     manager_min_assignments: int = 1
+    # A duration outcome is known only once the task is done: a holdout of the newest assignments holds the
+    # quick ones only (the slow ones are still open), and judges intervals on a censored sample. Duration
+    # holdouts therefore end this many hours before the newest data, so most of their tasks had time to finish.
+    duration_outcome_maturity_hours: int = 48
     # `promote_models`: "auto" moves `champion` as soon as every gate passes; "required" first waits for a
     # person to approve or reject a passing promotion in the Airflow UI (a human-in-the-loop step).
     promotion_approval: PromotionApproval = "auto"
@@ -169,6 +173,7 @@ def load_settings() -> Settings:
         seed_days=int(_env("MAESTRO_SEED_DAYS", "14")),
         batch_nice=int(_env("MAESTRO_BATCH_NICE", "10")),
         manager_min_assignments=int(_env("MAESTRO_MANAGER_MIN_ASSIGNMENTS", "1")),
+        duration_outcome_maturity_hours=int(_env("MAESTRO_DURATION_OUTCOME_MATURITY_HOURS", "48")),
         promotion_approval=approval,  # type: ignore[arg-type]
     )
 

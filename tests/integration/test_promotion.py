@@ -103,3 +103,20 @@ def test_the_dag_refuses_a_manual_promotion_without_reason_then_promotes_forced_
 
     nothing = run_dag("promote_models", conf={"model": "task_assignment", "action": "rollback", "reason": "test"})
     assert task_states(nothing)["resolve_request"] == "failed", "no previous champion to roll back to"
+
+
+def test_the_daily_run_takes_up_only_challengers_without_a_decision(
+        trained: dict[str, Any], tiny_features_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maestro_ml.promotion.steps import undecided_challengers
+    from maestro_ml.registry.aliases import alias_state
+    from maestro_ml.registry.audit import Record, append
+
+    settings = trained["settings"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    get_settings.cache_clear()
+    duration = alias_state("task_duration", settings)
+    assert duration.challenger is not None and duration.champion is None
+    assert "task_duration" in undecided_challengers(settings)
+    append(Record("task_duration", "reject", "test", "promote_models/test_daily", duration.challenger, None, None,
+                  reason="gates failed"), settings)
+    assert "task_duration" not in undecided_challengers(settings), "a rejected challenger waits for a new one"

@@ -34,10 +34,20 @@ def _model_of(key: Any, events: Any) -> str | None:
 
 @task(multiple_outputs=False)
 def check_params(params: dict | None = None, triggering_asset_events=None, dag_run=None) -> list[dict]:
-    """One request per model: the Params of a manual run, or ``promote`` of each newly trained model's challenger."""
+    """One request per model: the Params of a manual run; ``promote`` of each newly trained model's challenger
+    (a model Asset); or, in the daily run, ``promote`` of each challenger still undecided (its holdout was not
+    there yet when it was trained)."""
     params = params or {}
-    manual = not triggering_asset_events
-    if manual:
+    scheduled = str(getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", ""))) \
+        == "scheduled"
+    manual = not triggering_asset_events and not scheduled
+    if scheduled:
+        from maestro_ml.promotion.steps import undecided_challengers
+
+        models = undecided_challengers()
+        if not models:
+            raise AirflowSkipException("every challenger is decided (or is the champion): nothing to do today")
+    elif manual:
         models = [params["model"]]
     else:
         models = sorted({m for key, events in triggering_asset_events.items() if (m := _model_of(key, events))})

@@ -6,6 +6,7 @@ The summary is computed from what the pipeline committed (never from its own cou
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,8 @@ from maestro_ml.feast_ext.store import get_store
 from maestro_ml.features.offline import read_view
 from maestro_ml.lake import list_manifests, read_state
 from maestro_ml.registry import CHALLENGER
+from maestro_ml.registry.audit import history
+from maestro_ml.scoring.publish import read_hour, scored_hours
 from maestro_ml.settings import Settings, to_utc
 
 STATE_TABLES = ("users", "teams", "projects", "tasks")
@@ -166,8 +169,58 @@ def _models(settings: Settings) -> list[str]:
         lines.append(f"      model     {source}: {len(files)} files"
                      + (", MLmodel present" if "MLmodel" in files else ", no MLmodel"))
     head = [f"  models trained        {trained} of {len(MODELS)} with a {CHALLENGER} version (MLflow registry)"]
-    champion = ", ".join(champions) or "none yet (promotion is a later issue)"
+    champion = ", ".join(champions) or "none (no version passed the promotion gates)"
     return [*head, *lines, f"  champion              {champion}"]
+
+
+def _promotions(settings: Settings) -> list[str]:
+    """Each model's last promotion decision, read back from the audit trail: the verdict and the primary gate."""
+    lines = ["  promotion decisions   (python -m maestro_ml.registry history <model>)"]
+    for model in MODELS:
+        records = history(model, settings)
+        decided = records[records["action"].isin(["promote", "reject"])]
+        if decided.empty:
+            lines.append(f"    {model:<25} no decision")
+            continue
+        last = decided.iloc[-1]
+        gates = json.loads(last["gates"] or "[]")
+        failed = [g["name"] for g in gates if not g["passed"]]
+        verdict = (f"v{last['version']} promoted to champion" if last["action"] == "promote"
+                   else f"v{last['version']} rejected ({', '.join(failed) or last['reason']})")
+        lines.append(f"    {model:<25} {verdict}; {sum(g['passed'] for g in gates)}/{len(gates)} gates passed")
+        for gate in (g for g in gates if g["name"].startswith("primary")):
+            value = gate["value"]
+            shown = f"{value:+.4f}" if isinstance(value, float) else str(value)
+            lines.append(f"      {gate['name']:<40} {shown}  (needs {gate['threshold']})")
+    return lines
+
+
+def _hours(value: float) -> str:
+    return "-" if value is None or value != value else f"{value:.1f}"
+
+
+def scored_tasks(settings: Settings, examples: int = 2, top: int = 3) -> list[str]:
+    """The newest scoring hour, and ``examples`` unassigned tasks with their top assignees, why, and the forecast."""
+    hours = scored_hours(settings)
+    if not hours:
+        return ["  scored open tasks     none (no champion, so nothing was scored)"]
+    scores = read_hour(hours[-1], settings)
+    open_now = scores[scores["open_task"] == 1]
+    recommended = open_now[open_now["recommended_user_ids"].map(len) > 0]
+    lines = [f"  scored open tasks     {len(open_now):,} at {hours[-1]}:00 UTC ({len(recommended):,} unassigned with "
+             f"recommendations, {int(open_now['features_missing'].sum()):,} flagged without online features); "
+             f"ranker v{open_now['ranker_version'].dropna().iloc[0] if open_now['ranker_version'].notna().any() else '-'}"
+             f", duration v{open_now['duration_version'].dropna().iloc[0] if open_now['duration_version'].notna().any() else '-'}"]
+    with_forecast = recommended[recommended["duration_p50_hours"].notna()]
+    for _, row in (with_forecast if len(with_forecast) else recommended).head(examples).iterrows():
+        lines.append(f"    task {row['task_id']}: duration p50 "
+                     f"{_hours(row['duration_p50_hours'])} h, 80% [{_hours(row['duration_p80_lower_hours'])}, "
+                     f"{_hours(row['duration_p80_upper_hours'])}] h, 90% [{_hours(row['duration_p90_lower_hours'])}, "
+                     f"{_hours(row['duration_p90_upper_hours'])}] h if {row['forecast_user_id']} takes it")
+        for rank, (user, score, why) in enumerate(zip(row["recommended_user_ids"][:top], row["recommended_scores"][:top],
+                                                      row["recommendation_reasons"][:top], strict=True), start=1):
+            lines.append(f"      {rank}. {user}  score {score:+.3f}  because {why}")
+    return lines
 
 
 def pipeline_summary(settings: Settings, start: datetime, end: datetime) -> str:
@@ -186,5 +239,7 @@ def pipeline_summary(settings: Settings, start: datetime, end: datetime) -> str:
         "  offline features      " + _feature_rows(settings),
         "  online store          " + _online_rows(settings),
         *_models(settings),
+        *_promotions(settings),
+        *scored_tasks(settings),
     ]
     return "\n".join(lines)

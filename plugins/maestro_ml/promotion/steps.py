@@ -49,6 +49,25 @@ def _version_window_end(model: str, version: str, settings: Settings) -> datetim
     return to_utc(end) if end else None
 
 
+def undecided_challengers(settings: Settings | None = None) -> list[str]:
+    """The models whose ``challenger`` is not the champion and has no promote or reject record yet: a
+    decision that waited for a fair holdout (``NoFairHoldout``), which the daily run takes up again."""
+    from maestro_ml.contracts.models import MODELS
+    from maestro_ml.registry.audit import history
+
+    settings = settings or get_settings()
+    pending = []
+    for model in MODELS:
+        state = alias_state(model, settings)
+        if state.challenger is None or state.challenger == state.champion:
+            continue
+        records = history(model, settings)
+        decided = records[records["action"].isin(["promote", "reject"]) & (records["version"] == state.challenger)]
+        if decided.empty:
+            pending.append(model)
+    return pending
+
+
 def resolve(model: str, action: str, version: str | None, reason: str | None, force: bool, manual: bool,
             settings: Settings | None = None) -> dict[str, Any]:
     """The request checked against the registry: the candidate version and the alias state it is decided on."""
@@ -78,20 +97,24 @@ def resolve(model: str, action: str, version: str | None, reason: str | None, fo
             "after": after.isoformat() if after else None, "reason": reason, "force": bool(force)}
 
 
-def holdout_window(after: datetime | None, days: float, settings: Settings | None = None) -> dict[str, str]:
-    """The newest ``days`` complete days of committed data, starting no earlier than ``after``."""
+def holdout_window(after: datetime | None, days: float, settings: Settings | None = None,
+                   maturity: timedelta = timedelta(0)) -> dict[str, str]:
+    """The newest ``days`` complete days of committed data, starting no earlier than ``after``; with a
+    ``maturity``, the newest days whose decisions all had at least that long to show their outcome."""
     settings = settings or get_settings()
     hours = committed_hours(settings.lake_uri)
     if not hours:
         raise NoFairHoldout("the lake has no committed hour")
     newest = max(hours)
-    end = (pd.Timestamp(newest) + pd.Timedelta(hours=1)).floor("D").to_pydatetime()
+    end = (pd.Timestamp(newest) + pd.Timedelta(hours=1) - pd.Timedelta(maturity)).floor("D").to_pydatetime()
     start = end - timedelta(days=days)
     if after is not None:
         start = max(start, after)
     if start >= end:
-        raise NoFairHoldout(f"no complete day of data after the training windows (they end at {after}; the lake's "
-                            f"newest complete day ends at {end}): the decision waits for new data")
+        matured = f", {maturity.total_seconds() / 3600:g} hours before the newest data so outcomes are known" \
+            if maturity else ""
+        raise NoFairHoldout(f"no complete day of data after the training windows (they end at {after}; the "
+                            f"holdout's newest complete day ends at {end}{matured}): the decision waits for new data")
     return {"start": start.isoformat(), "end": end.isoformat()}
 
 
@@ -101,7 +124,9 @@ def build_holdout(resolved: dict[str, Any], days: float, run_key: str, settings:
     model = resolved["model"]
     spec = model_spec(model)
     after = to_utc(resolved["after"]) if resolved["after"] else None
-    window = holdout_window(after, days, settings)
+    maturity = (timedelta(hours=settings.duration_outcome_maturity_hours) if spec.training_set == "duration"
+                else timedelta(0))
+    window = holdout_window(after, days, settings, maturity)
     frame = training_set(spec.training_set, window["start"], window["end"], settings=settings,
                          feature_service=spec.feature_service)
     uri = join_uri(settings.lake_uri, "_promotion", model, run_key, "holdout.parquet")
