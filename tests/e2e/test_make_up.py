@@ -3,7 +3,8 @@
 One stack for the module (embedded PostgreSQL metadata DB, LocalExecutor, MLflow server; two seeded
 days so the catch-up is short), on free ports. The tests run in order: the catch-up, a burst of
 triggers, the README's examples (``maestro_ml.platform.examples``, the requests ``make up``
-prints), and last a Ctrl-C while a backfill runs. DAGs start paused here, except those a test
+prints), a rollback through the official client (``maestro_ml.platform.rollback``, the README's
+command), and last a Ctrl-C while a backfill runs. DAGs start paused here, except those a test
 unpauses: the weekly trainings would otherwise fire at start-up and take the machine's two cores.
 """
 
@@ -43,6 +44,7 @@ class Stack:
     base_url: str
     process: subprocess.Popen[bytes]
     log: Path
+    mlflow_url: str = ""
     token: str = ""
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -107,7 +109,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         process = subprocess.Popen([str(REPO / "scripts" / "up.sh")], cwd=REPO, env=env, stdout=out,
                                    stderr=subprocess.STDOUT,
                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    stack = Stack(home, f"http://localhost:{api_port}", process, log)
+    stack = Stack(home, f"http://localhost:{api_port}", process, log, mlflow_url=f"http://127.0.0.1:{mlflow_port}")
     try:
         def token() -> str | None:
             request = urllib.request.Request(
@@ -185,6 +187,142 @@ def test_the_readme_examples_are_accepted_and_the_ingest_ones_succeed(stack: Sta
     for item, run_id in created:
         if item.dag_id == "ingest_events":
             assert stack.wait_for_run(item.dag_id, run_id, 300) == "success", item.title
+
+
+ROLLBACK_MODEL = "task_duration"
+ROLLBACK_REASON = "v2 underestimates long tasks since the last release"
+# The README's rollback command ("Promotion and rollback"), run as written from the repository root; the
+# stack's Airflow URL comes from AIRFLOW__API__BASE_URL, as in a `make up` shell.
+README_ROLLBACK = ("PYTHONPATH=plugins .venv/bin/python -m maestro_ml.platform.rollback --model task_duration "
+                   f'--reason "{ROLLBACK_REASON}"')
+
+
+@dataclass(frozen=True)
+class RollbackRegistry:
+    settings: Any  # maestro_ml.settings.Settings pointed at the stack's MAESTRO_HOME, lake and MLflow server
+    older: str
+    newer: str
+
+
+@pytest.fixture(scope="module")
+def rollback_registry(stack: Stack) -> RollbackRegistry:
+    """Two real, tiny pyfunc versions of the duration model in the stack's MLflow registry: ``champion`` on
+    the newer, ``previous_champion`` on the older, and ``promote_models`` unpaused.
+
+    Training both models inside the stack would take the two cores for many minutes. A rollback never loads,
+    scores or evaluates a model (``build_holdout`` and ``evaluate_candidate`` pass it through; only the
+    aliases move), so registered versions are the whole state it acts on.
+    """
+    import dataclasses
+    import tempfile
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from maestro_ml.contracts.models import model_spec
+    from maestro_ml.registry.aliases import CHAMPION, PREVIOUS_CHAMPION
+    from maestro_ml.settings import join_uri, load_settings
+
+    class ConstantHours(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            return [1.0] * len(model_input)
+
+    settings = dataclasses.replace(load_settings(), home=str(stack.home), lake_uri=join_uri(str(stack.home), "lake"),
+                                   mlflow_tracking_uri=stack.mlflow_url)
+    client = MlflowClient(tracking_uri=stack.mlflow_url)
+    name = model_spec(ROLLBACK_MODEL).registered_name
+    experiment = client.create_experiment("e2e-rollback")
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        client.create_registered_model(name)
+    versions = []
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.pyfunc.save_model(f"{tmp}/model", python_model=ConstantHours(), pip_requirements=["mlflow"])
+        for _ in range(2):
+            run = client.create_run(experiment)
+            client.log_artifacts(run.info.run_id, f"{tmp}/model", "model")
+            client.set_terminated(run.info.run_id)
+            versions.append(str(client.create_model_version(
+                name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id).version))
+    older, newer = versions
+    client.set_registered_model_alias(name, PREVIOUS_CHAMPION, older)
+    client.set_registered_model_alias(name, CHAMPION, newer)
+    stack.unpause("promote_models")
+    return RollbackRegistry(settings, older, newer)
+
+
+def test_the_trigger_form_asks_for_a_reason_for_a_rollback(stack: Stack) -> None:
+    import airflow_client.client as airflow_client
+
+    stack.wait("promote_models to be parsed",
+               lambda: stack.request("GET", "/api/v2/dags/promote_models")[0] == 200, 120)
+    with stack.client() as client:
+        params = airflow_client.DAGApi(client).get_dag_details("promote_models").params or {}
+    # What the UI's trigger form renders: each Param's JSON schema, its title the field's label.
+    assert "rollback" in params["action"]["schema"]["enum"], params["action"]
+    title = str(params["reason"]["schema"].get("title", ""))
+    assert "required" in title.lower() and "rollback" in title.lower(), params["reason"]
+    assert params["reason"]["value"] is None, "the reason must be typed in, never defaulted"
+
+
+def test_a_rollback_without_a_reason_fails_at_check_params_without_retries(
+        stack: Stack, rollback_registry: RollbackRegistry) -> None:
+    import airflow_client.client as airflow_client
+
+    from maestro_ml.platform.rollback import DAG_ID, trigger_rollback, wait_for_run
+    from maestro_ml.registry.aliases import alias_state
+    from maestro_ml.registry.audit import history
+
+    with stack.client() as client:
+        run_id = trigger_rollback(client, ROLLBACK_MODEL, None)
+        state, failed = wait_for_run(client, run_id, timeout=300, poll=2)
+        check = airflow_client.TaskInstanceApi(client).get_task_instance(DAG_ID, run_id, "check_params")
+    assert (state, failed) == ("failed", ("check_params",))
+    assert check.try_number == 1 and check.max_tries >= 1, "failed on its first try although retries were allowed"
+    aliases = alias_state(ROLLBACK_MODEL, rollback_registry.settings)
+    assert (aliases.champion, aliases.previous_champion) == (rollback_registry.newer, rollback_registry.older)
+    assert "rollback" not in set(history(ROLLBACK_MODEL, rollback_registry.settings)["action"])
+
+
+def test_the_readme_rollback_command_rolls_the_champion_back_and_records_who_and_why(
+        stack: Stack, rollback_registry: RollbackRegistry) -> None:
+    import re
+
+    from mlflow import MlflowClient
+
+    from maestro_ml.contracts.models import model_spec
+    from maestro_ml.registry.aliases import alias_state
+    from maestro_ml.registry.audit import history
+
+    readme = (REPO / "README.md").read_text()
+    if "maestro_ml.platform.rollback" in readme:  # the README shows the command this test runs, verbatim
+        assert README_ROLLBACK in readme, "README's rollback command differs from the one tested here"
+    # A user's shell in the repository, as the fixture's, with the URL `make up`'s environment gives.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIRFLOW", "MAESTRO_", "MLFLOW_", "FEAST_")) and k != "PYTHONPATH"}
+    env["AIRFLOW__API__BASE_URL"] = stack.base_url
+    done = subprocess.run(["bash", "-c", README_ROLLBACK], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    match = re.search(r"^triggered promote_models (\S+):", done.stdout, re.MULTILINE)
+    assert match, output
+    run_id = match.group(1)
+    assert f"promote_models {run_id}: success" in done.stdout, output
+
+    settings, older, newer = rollback_registry.settings, rollback_registry.older, rollback_registry.newer
+    aliases = alias_state(ROLLBACK_MODEL, settings)
+    assert (aliases.champion, aliases.previous_champion) == (older, newer)
+    records = history(ROLLBACK_MODEL, settings)
+    rollbacks = records[records["action"] == "rollback"].to_dict("records")
+    assert len(rollbacks) == 1, records
+    record = rollbacks[0]
+    assert (record["version"], record["champion_before"], record["champion_after"]) == (older, newer, older)
+    assert record["reason"] == ROLLBACK_REASON
+    assert record["who"] == "admin", record  # the user the command logged in as triggered the run
+    assert record["dag_run"] == f"promote_models/{run_id}"
+    tags = MlflowClient(tracking_uri=stack.mlflow_url).get_model_version(
+        model_spec(ROLLBACK_MODEL).registered_name, older).tags
+    assert (tags["promotion"], tags["promotion_reason"]) == ("rolled_back_to", ROLLBACK_REASON)
 
 
 def test_ctrl_c_during_a_backfill_leaves_no_task_running(stack: Stack) -> None:
