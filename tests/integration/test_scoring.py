@@ -141,6 +141,18 @@ def test_the_scores_equal_a_direct_call_of_the_champion_pyfunc_on_the_same_featu
         checked += 1
     assert checked == summary["unassigned"] - (tasks["assigned"].eq(0) & ~tasks["task_id"].isin(pairs["task_id"])).sum()
 
+    # What was served is kept for monitoring: every candidate row's inputs and score (the tiny lake is under
+    # the sample size), the scores equal to the direct call's.
+    from maestro_ml.scoring.publish import read_served
+
+    kept = read_served("task_assignment", at - timedelta(hours=1), at + timedelta(hours=1)).sort_values(
+        ["task_id", "user_id"]).reset_index(drop=True)
+    assert len(kept) == len(pairs) and set(c.model_inputs(ranker)) <= set(kept.columns)
+    np.testing.assert_allclose(kept["prediction"].to_numpy(),
+                               pairs.assign(score=direct).sort_values(["task_id", "user_id"])["score"].to_numpy(),
+                               rtol=1e-9)
+    assert len(read_served("task_duration", at - timedelta(hours=1), at + timedelta(hours=1))) > 0
+
     duration = c.load_champion(resolved["task_duration"], settings)
     assigned = tasks[tasks["assigned"] == 1].head(20)
     d_pairs = assigned.rename(columns={"assignee_id": "user_id"})[["task_id", "user_id", "project_id", "reporter_id"]]

@@ -18,6 +18,8 @@ from datetime import timedelta
 from maestro_ml.contracts.features import Feature, View
 
 SCORES_TABLE = "task_recommendations"
+# What each champion was served per scoring hour (inputs and prediction, sampled): monitoring's "current" sample.
+SERVED_TABLE = "served_inputs"
 SCORES_SERVICE = "task_recommendations_v1"
 # How many assignees are recommended by default, and how many feature contributions explain each one.
 DEFAULT_TOP_K = 5

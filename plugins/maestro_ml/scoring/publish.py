@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from maestro_ml import storage
 from maestro_ml.contracts.features import TIMESTAMP_COLUMN, arrow_schema
-from maestro_ml.contracts.scores import SCORES_TABLE, TASK_RECOMMENDATIONS
+from maestro_ml.contracts.scores import SCORES_TABLE, SERVED_TABLE, TASK_RECOMMENDATIONS
 from maestro_ml.settings import Settings, get_settings, join_uri
 
 log = logging.getLogger(__name__)
@@ -145,3 +145,46 @@ def push_scores(hour: str, store: Any, settings: Settings | None = None) -> dict
     store.write_to_online_store(TASK_RECOMMENDATIONS.name, frame)
     log.info("pushed %d rows of %s to the online store (%s)", len(frame), hour, TASK_RECOMMENDATIONS.name)
     return {"hour": hour, "pushed": len(frame)}
+
+
+# At most this many served rows per model and hour are kept for monitoring (a seeded sample of whole rows).
+SERVED_SAMPLE_ROWS = 20_000
+
+
+def served_uri(settings: Settings, model: str, hour: str) -> str:
+    return join_uri(settings.scores_uri, SERVED_TABLE, model, f"{hour}.parquet")
+
+
+def write_served(kept: dict[str, list[pd.DataFrame]], hour: str, settings: Settings | None = None,
+                 sample_rows: int = SERVED_SAMPLE_ROWS) -> dict[str, int]:
+    """What each model was served this hour (its inputs and prediction per row; a seeded sample of at most
+    ``sample_rows``), one file per model and hour, atomically; ``monitor_models`` compares it with training."""
+    settings = settings or get_settings()
+    written = {}
+    for model, parts in kept.items():
+        if not parts:
+            continue
+        frame = pd.concat(parts, ignore_index=True)
+        if len(frame) > sample_rows:
+            seed = int(pd.Timestamp(hour + ":00", tz="UTC").timestamp()) % (2**32)
+            frame = frame.sample(n=sample_rows, random_state=seed).sort_index().reset_index(drop=True)
+        frame.insert(0, "scoring_hour", hour)
+        with storage.atomic_open(served_uri(settings, model, hour)) as handle:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle)
+        written[model] = len(frame)
+    return written
+
+
+def read_served(model: str, start: datetime, end: datetime, settings: Settings | None = None) -> pd.DataFrame:
+    """The served rows of ``model`` for the scoring hours in ``[start, end)`` (empty when none were kept)."""
+    settings = settings or get_settings()
+    lo, hi = hour_key(start), hour_key(end)
+    uris = storage.glob(join_uri(settings.scores_uri, SERVED_TABLE, model, "*.parquet"))
+    frames = []
+    for uri in sorted(uris):
+        match = _HOUR_FILE.match(posixpath.basename(uri))
+        if match and lo <= match[1] < hi:
+            fs, path = storage.filesystem(uri)
+            with fs.open(path, "rb") as handle:
+                frames.append(pq.read_table(handle).to_pandas())
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -34,6 +34,8 @@ from maestro_ml.scoring.champions import Champion, check_signature
 log = logging.getLogger(__name__)
 
 GROUP_COLUMN = "decision_id"
+# The served rows' model output: the ranker's score, the duration model's p50 in hours.
+PREDICTION_COLUMN = "prediction"
 ENTITY_KEYS = ("task_id", "user_id", "project_id", "reporter_id")
 # About 1,000 tasks of 50 candidates per online read: bounded memory, few round trips.
 BATCH_ROWS = 50_000
@@ -113,11 +115,15 @@ def explain(values: np.ndarray, names: list[str], k: int = REASONS_PER_ASSIGNEE)
     return ", ".join(f"{names[i]} ({values[i]:+.2f})" for i in order)
 
 
-def rank(served: Served, features: pd.DataFrame, pairs: pd.DataFrame, top_k: int) -> pd.DataFrame:
-    """Each task's top ``top_k`` candidates: ``task_id, rank, user_id, score, reasons``."""
+def rank(served: Served, features: pd.DataFrame, pairs: pd.DataFrame, top_k: int,
+         keep: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Each task's top ``top_k`` candidates: ``task_id, rank, user_id, score, reasons``. With ``keep``, every
+    row's inputs and score are appended to it (what was served, for monitoring)."""
     frame = features.assign(**{GROUP_COLUMN: pairs["task_id"].to_numpy()})
     columns = [GROUP_COLUMN, *served.inputs]
     scores = np.asarray(served.pyfunc.predict(frame.reindex(columns=columns)), dtype=np.float64)
+    if keep is not None:
+        keep.append(served_rows(features, served, pairs, scores))
     ranked = pd.DataFrame({"task_id": pairs["task_id"].to_numpy(), "user_id": pairs["user_id"].to_numpy(),
                            "score": scores, "_row": np.arange(len(pairs))})
     # Ties broken by user id, so a re-run ranks exactly alike.
@@ -131,6 +137,15 @@ def rank(served: Served, features: pd.DataFrame, pairs: pd.DataFrame, top_k: int
         names = served.pyfunc.unwrap_python_model().ensemble.features
         top["reasons"] = [explain(row, names) for row in contrib]
     return top.drop(columns="_row")
+
+
+def served_rows(features: pd.DataFrame, served: Served, pairs: pd.DataFrame, prediction: np.ndarray) -> pd.DataFrame:
+    """The inputs a model was served for each (task, user) row, with its prediction (``PREDICTION_COLUMN``)."""
+    rows = features.reindex(columns=served.inputs).reset_index(drop=True)
+    rows.insert(0, "user_id", pairs["user_id"].to_numpy())
+    rows.insert(0, "task_id", pairs["task_id"].to_numpy())
+    rows[PREDICTION_COLUMN] = prediction
+    return rows
 
 
 def forecast(served: Served, features: pd.DataFrame) -> pd.DataFrame:
@@ -157,9 +172,11 @@ def score_tasks(
     top_k: int,
     batch_rows: int = BATCH_ROWS,
     timings: Timings | None = None,
+    keep: dict[str, list[pd.DataFrame]] | None = None,
 ) -> pd.DataFrame:
     """One row per open task (``tasks``, from ``open_tasks``) with the ``TASK_RECOMMENDATIONS`` columns
-    (timestamps and the scoring hour are the caller's)."""
+    (timestamps and the scoring hour are the caller's). With ``keep``, each model's served inputs and
+    predictions are appended to ``keep[model]`` (``served_rows``)."""
     timings = timings or Timings()
     unassigned = tasks[tasks["assigned"] == 0]
     ranked_parts, missing = [], set()
@@ -170,7 +187,8 @@ def score_tasks(
             timings.add("online_read", started)
             missing.update(batch.loc[_missing_task_features(features), "task_id"])
             started = time.perf_counter()
-            ranked_parts.append(rank(ranker, features, batch, top_k))
+            ranked_parts.append(rank(ranker, features, batch, top_k,
+                                     keep.setdefault(ranker.champion.model, []) if keep is not None else None))
             timings.add("predict", started)
     ranked = (pd.concat(ranked_parts, ignore_index=True) if ranked_parts
               else pd.DataFrame(columns=["task_id", "rank", "user_id", "score", "reasons"]))
@@ -201,6 +219,9 @@ def score_tasks(
             missing.update(batch.loc[_missing_task_features(features), "task_id"])
             started = time.perf_counter()
             predicted = forecast(duration, features)
+            if keep is not None:
+                keep.setdefault(duration.champion.model, []).append(
+                    served_rows(features, duration, batch, predicted[DURATION_FIELDS[0]].to_numpy()))
             out.loc[batch["index"].to_numpy(), list(DURATION_FIELDS)] = predicted.to_numpy()
             timings.add("predict", started)
     if ranker is None and duration is None:

@@ -7,10 +7,12 @@ import time
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
 from maestro_ml.contracts.scores import DEFAULT_TOP_K
 from maestro_ml.scoring.champions import Champion, load_champion, resolve_champions
 from maestro_ml.scoring.open_tasks import candidate_pairs, open_tasks, scoring_time
-from maestro_ml.scoring.publish import push_scores, write_scores
+from maestro_ml.scoring.publish import push_scores, write_scores, write_served
 from maestro_ml.scoring.score import Served, Timings, score_tasks, serve
 from maestro_ml.settings import Settings, get_settings
 
@@ -52,10 +54,12 @@ def score(resolved: dict[str, dict[str, str]], run_end: datetime | None, top_k: 
     pairs = candidate_pairs(settings.lake_uri, tasks[tasks["assigned"] == 0], at,
                             manager_min_assignments=settings.manager_min_assignments)
     timings.add("open_tasks", started)
+    kept: dict[str, list[pd.DataFrame]] = {}
     scores = score_tasks(tasks, pairs, at, store, served.get("task_assignment"), served.get("task_duration"),
-                         top_k=top_k, timings=timings)
+                         top_k=top_k, timings=timings, keep=kept)
     started = time.perf_counter()
     written = write_scores(scores, at, settings)
+    written["served_rows"] = write_served(kept, written["hour"], settings)
     timings.add("write_lake", started)
     return {**written, "at": at.isoformat(), "tasks": len(tasks), "unassigned": int((tasks["assigned"] == 0).sum()),
             "candidate_rows": len(pairs), "features_missing": int(scores["features_missing"].sum()),
