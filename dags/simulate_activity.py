@@ -14,7 +14,16 @@ tasks open for months.
 Dirt is on by default (malformed lines, truncated gzip, wrong types, duplicates, late
 and future events, PII in free text), so ingestion has something real to quarantine.
 
-1. **simulate_events**: the organisation, its work and its events, written to the landing zone;
+A drift scenario (Param `scenario`) changes the world from day `scenario_day` of the
+window (default: its middle) so drift detection has something to find: `reorg` (30 % of
+the users move teams, their skills shift and assignment follows), `workload_surge` (one
+team's task arrivals double) or `estimate_bias` (estimates shrink to 60 % while true
+durations do not). `none` (the default) is stationary and writes the same bytes as before
+scenarios existed. The truth store's `scenario.json` records the scenario, its onset (UTC)
+and its parameters, to measure detection delay and false alarms against.
+
+1. **simulate_events**: the organisation, its work (and its drift, if any) and its events,
+   written to the landing zone, the truth (with `scenario.json`) to the truth store;
    updates the `landing_events` Asset.
 
 Trigger it from the UI or the REST API; the Params pick the preset, window and seed.
@@ -33,6 +42,10 @@ from maestro_ml.orchestration.params import instant_param
 from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_params
 from maestro_ml.settings import get_settings
 
+# maestro_ml.simulation.SCENARIOS, spelled out: importing the simulator would load numpy and pyarrow at
+# parse time (tests/unit/test_simulation_scenarios.py checks the two lists agree).
+SCENARIOS = ("none", "reorg", "workload_surge", "estimate_bias")
+
 
 @task(multiple_outputs=False, outlets=[LANDING_EVENTS])
 def simulate_events(params: dict | None = None) -> dict:
@@ -45,7 +58,10 @@ def simulate_events(params: dict | None = None) -> dict:
     overrides: dict = {"days": params["days"]} if params.get("days") else {}
     if not params.get("dirt", True):
         overrides["dirt"] = DirtRates.off()
-    config = config_for_preset(params["preset"], start=start, seed=params["seed"], **overrides)
+    config = fail_without_retry_on_bad_params(
+        config_for_preset, params["preset"], start=start, seed=params["seed"],
+        scenario=params.get("scenario") or "none", scenario_day=params.get("scenario_day"), **overrides,
+    )  # fmt: skip
     return simulate(config, landing_uri=settings.landing_uri, truth_uri=settings.truth_uri).to_dict()
 
 
@@ -66,6 +82,13 @@ def simulate_events(params: dict | None = None) -> dict:
                       description="Override the preset's days"),
         "seed": Param(7, type="integer", title="Seed", description="Random seed; same seed, same events"),
         "dirt": Param(True, type="boolean", title="Dirt", description="Inject malformed and duplicate events"),
+        "scenario": Param("none", type="string", enum=list(SCENARIOS), title="Drift scenario",
+                          description="What changes from the onset day: none (stationary); reorg (30% of users "
+                                      "move teams, skills shift); workload_surge (one team's task arrivals x2); "
+                                      "estimate_bias (estimates x0.6, true durations unchanged). Not for tracker"),
+        "scenario_day": Param(None, type=["null", "integer"], minimum=1, maximum=1829, title="Scenario onset day",
+                              description="Onset: days after the first hour (1 .. days-1; default: the middle "
+                                          "of the window, day 7 of 14)"),
     },
 )
 def simulate_activity() -> None:

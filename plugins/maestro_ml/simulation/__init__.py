@@ -9,7 +9,12 @@ projects and tasks, lets managers assign tasks, walks every task through its lif
 * the truth, never under the landing zone, to ``<truth>/``: ``candidates/part-*.parquet``
   (one row per assignment decision and eligible candidate), ``tasks.parquet`` (actual
   outcomes), ``users.parquet``, ``projects.parquet``, ``teams.parquet``, ``model.json``
-  (coefficients), ``dirt_ledger.json`` / ``dirt_ledger.parquet`` and ``summary.json``.
+  (coefficients), ``dirt_ledger.json`` / ``dirt_ledger.parquet``, ``scenario.json`` and ``summary.json``.
+
+A named drift scenario (``config_for_preset(..., scenario="reorg", scenario_day=7)``; ``none``, the
+default, is stationary) changes the world from an onset day on: a reorganisation, one team's
+workload surge or optimistic estimates. Module ``scenarios`` describes them;
+``scenario_onset(truth_uri)`` reads what ``scenario.json`` records (name, onset, parameters).
 
 Same seed, preset and window give byte-identical landing files: every random draw comes from
 seeded numpy streams (ids included) and nothing reads the clock. Users (and projects) that
@@ -93,23 +98,29 @@ from maestro_ml.simulation.config import (
     DIRT_CLASSES,
     DIRT_DISPOSITIONS,
     PRESETS,
+    SCENARIOS,
     BehaviourModel,
     DirtRates,
+    Scenario,
     SimulationConfig,
     TrackerModel,
     config_for_preset,
 )
 from maestro_ml.simulation.core import SimulationSummary, simulate
+from maestro_ml.simulation.scenarios import scenario_onset
 
 __all__ = [
     "DIRT_CLASSES",
     "DIRT_DISPOSITIONS",
     "PRESETS",
+    "SCENARIOS",
     "BehaviourModel",
     "DirtRates",
+    "Scenario",
     "SimulationConfig",
     "SimulationSummary",
     "TrackerModel",
     "config_for_preset",
+    "scenario_onset",
     "simulate",
 ]

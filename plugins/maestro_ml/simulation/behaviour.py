@@ -16,6 +16,7 @@ import numpy as np
 
 from maestro_ml.simulation.config import BehaviourModel, SimulationConfig
 from maestro_ml.simulation.org import Org, stream
+from maestro_ml.simulation.scenarios import Drift
 from maestro_ml.simulation.tasks import Tasks
 
 
@@ -84,26 +85,42 @@ class Assignments:
     n_assignments: np.ndarray  # per task: number of assignment decisions that found a candidate
 
 
-def run_assignments(cfg: SimulationConfig, org: Org, tasks: Tasks) -> Assignments:
+def run_assignments(cfg: SimulationConfig, org: Org, tasks: Tasks, drift: Drift | None = None) -> Assignments:
     rng = stream(cfg.seed, "assign", cfg)
     model = cfg.model
     hours = float(cfg.hours)
     n_tasks = len(tasks)
     sigma = model.sigma
 
-    members: list[np.ndarray] = []
-    for t in range(org.n_teams):
-        members.append(np.flatnonzero((org.user_team == t) & ~org.is_manager))
-    m_join = [org.join_h[m] for m in members]
-    m_leave = [org.leave_h[m] for m in members]
-    load = np.zeros(org.n_users)
+    drift = drift or Drift()
 
-    # The duration model factorised: log M = task part - b_skill * m + user part + log(1 + load part * L).
     def unit_rows(m: np.ndarray) -> np.ndarray:
         norm = np.linalg.norm(m, axis=1, keepdims=True)
         return np.asarray(m / np.where(norm > 0, norm, 1.0))
 
-    user_unit = unit_rows(org.skills)
+    # Membership spells (user, team, from, to, unit skills): one per user, and a reorg splits a
+    # mover's at the onset, so from then on they are a candidate of their new team, with their new
+    # skills. Spells are per team in user order, so without a scenario nothing changes.
+    sp_user, sp_team = np.arange(org.n_users), org.user_team
+    sp_from, sp_to, sp_unit = org.join_h, org.leave_h, unit_rows(org.skills)
+    if len(drift.moved):
+        moved = drift.moved
+        ended = sp_to.copy()
+        ended[moved] = drift.onset_h
+        sp_user = np.concatenate([sp_user, moved])
+        sp_team = np.concatenate([sp_team, drift.move_to])
+        sp_from = np.concatenate([sp_from, np.full(len(moved), drift.onset_h)])
+        sp_to = np.concatenate([ended, org.leave_h[moved]])
+        sp_unit = np.vstack([sp_unit, unit_rows(drift.moved_skills)])
+    members: list[np.ndarray] = []
+    for t in range(org.n_teams):
+        rows = np.flatnonzero((sp_team == t) & ~org.is_manager[sp_user])
+        members.append(rows[np.argsort(sp_user[rows], kind="stable")])
+    m_join = [sp_from[m] for m in members]
+    m_leave = [sp_to[m] for m in members]
+    load = np.zeros(org.n_users)
+
+    # The duration model factorised: log M = task part - b_skill * m + user part + log(1 + load part * L).
     task_unit = unit_rows(tasks.skills)
     est_all = tasks.est
     log_task = (
@@ -192,10 +209,11 @@ def run_assignments(cfg: SimulationConfig, org: Org, tasks: Tasks) -> Assignment
         cached = cache[team]
         if not cached[0] <= now < cached[1]:  # membership changed since the last decision of this team
             k = int(np.searchsorted(changes[team], now, side="right"))
-            active = members[team][(m_join[team] <= now) & (m_leave[team] > now)]
+            spells = members[team][(m_join[team] <= now) & (m_leave[team] > now)]
+            active = sp_user[spells]
             lo = float(changes[team][k - 1]) if k > 0 else -math.inf
             hi = float(changes[team][k]) if k < len(changes[team]) else math.inf
-            cached = (lo, hi, active, user_unit[active], log_user[active], load_coef[active])
+            cached = (lo, hi, active, sp_unit[spells], log_user[active], load_coef[active])
             cache[team] = cached
         _, _, cands, unit_c, logu_c, coef_c = cached
         n = len(cands)

@@ -170,6 +170,77 @@ class TrackerModel:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+# Named drift scenarios (``maestro_ml.simulation.scenarios`` applies them) and what each does from its onset.
+SCENARIOS: dict[str, str] = {
+    "none": "stationary: the organisation and its behaviour never change (the default)",
+    "reorg": "a share of the users move to another team, their skills shift towards it, and assignment follows",
+    "workload_surge": "one team's task arrival rate is multiplied",
+    "estimate_bias": "estimates turn optimistic (estimated_hours shrink; true durations do not)",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named drift scenario and its parameters; ``day`` is its onset, whole days after the window start.
+
+    ``day=None`` means the middle of the window (``days // 2``: day 7 of 14). The onset must leave at
+    least one day before and one after it (``1 <= day <= days - 1``), so there is a reference to
+    detect the change against; ``SimulationConfig`` checks that against its window.
+    """
+
+    name: str = "none"
+    day: int | None = None
+    reorg_share: float = 0.3  # reorg: share of the non-manager users active at the onset who move
+    reorg_skill_shift: float = 0.5  # reorg: weight of the new team's skill profile in a mover's skills
+    surge_multiplier: float = 2.0  # workload_surge: task arrival rate of the affected team, times this
+    estimate_factor: float = 0.6  # estimate_bias: reported estimated_hours = true estimate * this
+
+    def __post_init__(self) -> None:
+        if self.name not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.name!r}; choose one of {sorted(SCENARIOS)}")
+        if self.day is not None and (isinstance(self.day, bool) or not isinstance(self.day, int)):
+            raise ValueError(f"scenario_day must be a whole number of days, not {self.day!r}")
+        if not 0.0 < self.reorg_share <= 1.0:
+            raise ValueError(f"reorg_share must be in (0, 1], not {self.reorg_share}")
+        if not 0.0 <= self.reorg_skill_shift <= 1.0:
+            raise ValueError(f"reorg_skill_shift must be in [0, 1], not {self.reorg_skill_shift}")
+        if self.surge_multiplier < 1.0:
+            raise ValueError(f"surge_multiplier must be >= 1 (a surge), not {self.surge_multiplier}")
+        if not 0.0 < self.estimate_factor <= 1.0:
+            raise ValueError(f"estimate_factor must be in (0, 1] (optimistic estimates), not {self.estimate_factor}")
+
+    @property
+    def active(self) -> bool:
+        return self.name != "none"
+
+    def onset_day(self, days: int) -> int:
+        """The onset as whole days after the window start, checked against a ``days``-long window."""
+        day = days // 2 if self.day is None else self.day
+        if not (self.day is not None or self.active) or 1 <= day <= days - 1:
+            return day
+        if days < 2:
+            raise ValueError(
+                f"scenario {self.name!r} needs a window of at least 2 days (a day before and one after its "
+                f"onset), not {days}"
+            )
+        raise ValueError(
+            f"scenario_day {day} is outside the {days}-day window: the onset needs at least a day before and "
+            f"one after it, so it must be in 1..{days - 1}"
+        )
+
+    def parameters(self) -> dict[str, float]:
+        """The parameters that matter for this scenario (empty for ``none``)."""
+        return {
+            "none": {},
+            "reorg": {"share_moved": self.reorg_share, "skill_shift": self.reorg_skill_shift},
+            "workload_surge": {"multiplier": self.surge_multiplier},
+            "estimate_bias": {"estimate_factor": self.estimate_factor},
+        }[self.name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     preset: str
@@ -191,6 +262,7 @@ class SimulationConfig:
     dirt: DirtRates = field(default_factory=DirtRates.default)
     model: BehaviourModel = field(default_factory=BehaviourModel)
     tracker: TrackerModel | None = None  # set: imitate a bug tracker export (the "tracker" preset)
+    scenario: Scenario = field(default_factory=Scenario)  # drift from an onset day; "none": stationary
 
     def __post_init__(self) -> None:
         start = self.start
@@ -206,6 +278,13 @@ class SimulationConfig:
             raise ValueError("need at least one team and at least 4 users per team")
         if self.lines_per_member < 1 or self.lines_per_file < 1:
             raise ValueError("lines_per_member and lines_per_file must be positive")
+        if isinstance(self.scenario, str):
+            object.__setattr__(self, "scenario", Scenario(name=self.scenario))
+        self.scenario.onset_day(self.days)  # raises when the onset lies outside the window
+        if self.scenario.active and self.tracker is not None:
+            raise ValueError(f"scenario {self.scenario.name!r} is not available for the tracker preset; use 'none'")
+        if self.scenario.name == "reorg" and self.n_teams < 2:
+            raise ValueError("the reorg scenario moves users between teams: it needs at least two teams")
 
     @property
     def hours(self) -> int:
@@ -214,6 +293,11 @@ class SimulationConfig:
     @property
     def end(self) -> datetime:
         return self.start + timedelta(days=self.days)
+
+    @property
+    def onset_h(self) -> float | None:
+        """Hours from the window start to the scenario's onset; ``None`` when the scenario is ``none``."""
+        return float(24 * self.scenario.onset_day(self.days)) if self.scenario.active else None
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -224,6 +308,10 @@ class SimulationConfig:
             del out["tracker"]  # the other presets' summaries stay as they were
         else:
             out["tracker"] = self.tracker.to_dict()
+        if self.scenario.active:
+            out["scenario"] = self.scenario.to_dict()
+        else:
+            del out["scenario"]  # stationary runs record exactly what they did before scenarios existed
         return out
 
 
@@ -248,10 +336,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def config_for_preset(name: str, start: datetime, seed: int = 7, **overrides: Any) -> SimulationConfig:
-    """A preset's config; keyword overrides replace any field (``dirt`` may be a DirtRates or a dict)."""
+    """A preset's config; keyword overrides replace any field (``dirt`` may be a DirtRates or a dict).
+
+    ``scenario=`` names a drift scenario (one of ``SCENARIOS``, or a ``Scenario`` or a dict of its
+    fields) and ``scenario_day=`` its onset (days after the start; default: the window's middle).
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    scenario = overrides.pop("scenario", None)
+    scenario_day = overrides.pop("scenario_day", None)
     values: dict[str, Any] = {**PRESETS[name], **overrides}
+    picked: Scenario
+    if isinstance(scenario, Scenario):
+        picked = scenario if scenario_day is None else dataclasses.replace(scenario, day=scenario_day)
+    elif isinstance(scenario, dict):
+        picked = Scenario(**{**scenario, **({} if scenario_day is None else {"day": scenario_day})})
+    else:
+        picked = Scenario(name=scenario or "none", day=scenario_day)
+    values["scenario"] = picked
     dirt = values.get("dirt")
     if isinstance(dirt, dict):
         values["dirt"] = DirtRates(**dirt)

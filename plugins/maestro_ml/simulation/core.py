@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from maestro_ml import storage
 from maestro_ml.contracts.events import EVENT_TYPES, SKILL_NAMES
 from maestro_ml.settings import join_uri
+from maestro_ml.simulation import scenarios
 from maestro_ml.simulation import tracker as tracker_sim
 from maestro_ml.simulation.behaviour import Assignments, run_assignments
 from maestro_ml.simulation.config import DIRT_CLASSES, DIRT_DISPOSITIONS, SimulationConfig, iso_z
@@ -79,21 +80,24 @@ def simulate(config: SimulationConfig, landing_uri: str, truth_uri: str) -> Simu
 
     if config.tracker is None:
         org = build_org(config)
-        tasks = build_tasks(config, org)
-    else:
+        drift = scenarios.resolve(config, org)
+        tasks = build_tasks(config, org, drift)
+    else:  # the tracker preset has no scenarios (SimulationConfig refuses them)
         org = tracker_sim.build_org(config)
+        drift = scenarios.Drift()
         tasks = tracker_sim.build_tasks(config, org)
     t = lap("org_and_tasks", t0)
     if config.tracker is None:
-        asg = run_assignments(config, org, tasks)
+        asg = run_assignments(config, org, tasks, drift)
     else:
         asg = tracker_sim.run_assignments(config, org, tasks)
     t = lap("assignments", t)
-    ev = build_events(config, org, tasks, asg)
+    ev = build_events(config, org, tasks, asg, drift)
     t = lap("events", t)
     landed = write_landing(config, org, tasks, ev, landing_uri)
     t = lap("landing", t)
     _write_truth(config, org, tasks, asg, ev, landed, landing_uri, truth_uri)
+    scenarios.write_truth(config, org, drift, truth_uri)
     lap("truth", t)
 
     counts = np.bincount(ev.cols["etype"], minlength=len(EVENT_TYPES))
@@ -172,7 +176,6 @@ def _write_truth(
     truth_uri: str,
 ) -> None:
     start, hours = cfg.start, float(cfg.hours)
-    team_of_user = org.user_team
     tracker = cfg.tracker is not None
     # The tracker preset: seniority and capacity exist for the users whose user_joined carries them only.
     no_profile = None if org.traits is None else ~org.traits.profile
@@ -194,7 +197,8 @@ def _write_truth(
         {
             "task_id": _strings(tasks.task_ids, c["task"]),
             "user_id": _strings(org.user_ids, c["user"]),
-            "team_id": _strings(org.team_ids, team_of_user[c["user"]] if len(c["user"]) else c["user"]),
+            # The task's team: candidates are its members at decision time (a reorg moves users between teams).
+            "team_id": _strings(org.team_ids, tasks.team[c["task"]] if len(c["task"]) else c["task"]),
             "assignment_seq": pa.array(c["seq"], type=pa.int16()),
             "assigned_at": _ts(start, c["time"]),
             "skill_match": _floats(c["match"], pa.float64(), tracker),
@@ -242,7 +246,7 @@ def _write_truth(
             "team_id": _strings(org.team_ids, tasks.team),
             "created_at": _ts(start, tasks.created_h),
             "priority": pa.array(tasks.priority, type=pa.int8()),
-            "estimated_hours": _floats(tasks.est, pa.float32(), tracker),
+            "estimated_hours": _floats(_reported_est(tasks), pa.float32(), tracker),
             "due_at": _ts(start, tasks.due_h),
             "required_skills": _skills(tasks.skills, absent=tracker),
             "main_skill": _strings(list(SKILL_NAMES), tasks.main_skill),
@@ -260,6 +264,7 @@ def _write_truth(
             "completed_in_window": pa.array(done & (completed < hours), type=pa.bool_()),
             "reopened": pa.array(ev.reopened, type=pa.bool_()),
             **_tracker_task_columns(org, tasks),
+            **_true_estimate_column(tasks),
         }
     )
     _write_parquet(join_uri(truth_uri, "tasks.parquet"), tasks_table)
@@ -350,6 +355,18 @@ def _formula_doc(tracker: bool = False) -> str:
     doc = doc[:cut] if cut >= 0 else doc
     start = doc.find("Behaviour")
     return doc[start:] if start >= 0 else doc
+
+
+def _reported_est(tasks: Tasks) -> np.ndarray:
+    """The estimate the events carry (the estimate_bias scenario shrinks it from its onset)."""
+    return tasks.est if tasks.reported_est is None else tasks.reported_est
+
+
+def _true_estimate_column(tasks: Tasks) -> dict[str, pa.Array]:
+    """estimate_bias only: the true estimate, which the durations follow (``estimated_hours`` is the reported one)."""
+    if tasks.reported_est is None:
+        return {}
+    return {"true_estimated_hours": pa.array(tasks.est, type=pa.float32())}
 
 
 def _at(mask: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:

@@ -6,7 +6,7 @@ Columns: ``etype`` (index into events.EVENT_TYPES), ``t`` (hours since the windo
 =====================  =======  ===========  ========  =====================  ============
 type                   task     user         actor     x1                     x2 / f
 =====================  =======  ===========  ========  =====================  ============
-user_joined / left     -        the user     manager   -                      -
+user_joined / left     -        the user     manager   move (reorg) or -1     -
 project_created        -        -            manager   project                -
 task_created           task     -            manager   -                      -
 task_assigned          task     assignee     manager   previous assignee      -
@@ -22,20 +22,24 @@ of ``task_assigned`` is the segment's (``segments["actor"]``: the assignee, the 
 lead, or -1 for none), some ``task_completed`` have no assignee (user -1, closed by the reporter
 or the lead), the reporter stands in for the manager elsewhere while they are around, comments
 talk about the component and nobody logs time. A -1 actor or user means the key is left out.
+
+The ``reorg`` scenario adds a second ``user_joined`` per mover at the onset: ``x1`` indexes
+``EventTable.move_team`` / ``move_skills``, the team and skills that event carries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from maestro_ml.contracts.events import EVENT_TYPES, TASK_STATUSES
+from maestro_ml.contracts.events import EVENT_TYPES, NUM_SKILLS, TASK_STATUSES
 from maestro_ml.simulation import text
 from maestro_ml.simulation.behaviour import Assignments
 from maestro_ml.simulation.config import SimulationConfig
 from maestro_ml.simulation.org import Org, stream, unique_ids
+from maestro_ml.simulation.scenarios import Drift
 from maestro_ml.simulation.tasks import Tasks
 
 ET = {name: i for i, name in enumerate(EVENT_TYPES)}
@@ -50,6 +54,9 @@ class EventTable:
     comment_texts: list[str]
     comment_pii: dict[int, list[str]]  # comment index -> PII strings inside its text
     reopened: np.ndarray  # per task: reopened after its first completion (truth)
+    # reorg: per move (a user_joined's x1), the new team and skills that user_joined carries.
+    move_team: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    move_skills: np.ndarray = field(default_factory=lambda: np.zeros((0, NUM_SKILLS)))
 
     def __len__(self) -> int:
         return len(self.cols["etype"])
@@ -72,7 +79,10 @@ class _Buffer:
         return {c: np.concatenate([p[c] for p in self.parts]) for c in COLUMNS}
 
 
-def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments) -> EventTable:
+def build_events(
+    cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments, drift: Drift | None = None
+) -> EventTable:
+    drift = drift or Drift()
     rng = stream(cfg.seed, "lifecycle", cfg)
     hours = float(cfg.hours)
     buf = _Buffer()
@@ -91,7 +101,9 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     boot = rng.uniform(0.0, 0.25, size=n_users)
     buf.add("user_joined", np.where(org.join_h >= 0, org.join_h, boot), user=np.arange(n_users), actor=user_manager)
     left = np.flatnonzero(org.leave_h < hours)
-    buf.add("user_left", org.leave_h[left], user=left, actor=user_manager[left])
+    # A mover leaves after the onset (they were active at it), so their new team's manager records it.
+    leaver_manager = org.manager[drift.team_after(org)]
+    buf.add("user_left", org.leave_h[left], user=left, actor=leaver_manager[left])
     n_proj = len(org.project_ids)
     boot = rng.uniform(0.25, 0.5, size=n_proj)
     buf.add(
@@ -236,6 +248,11 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     comment_ids = unique_ids(rng, n_c, "c_", 6)
     buf.add("comment_added", c_t, task=on, actor=author, x1=np.arange(n_c))
 
+    if len(drift.moved):  # the reorg: each mover joins their new team (same user_id) at the onset
+        moves = np.arange(len(drift.moved))
+        buf.add("user_joined", np.full(len(moves), drift.onset_h), user=drift.moved,
+                actor=org.manager[drift.move_to], x1=moves)  # fmt: skip
+
     cols = buf.build()
     keep = (cols["t"] >= 0.0) & (cols["t"] < hours)
     cols = {k: v[keep] for k, v in cols.items()}
@@ -244,5 +261,11 @@ def build_events(cfg: SimulationConfig, org: Org, tasks: Tasks, asg: Assignments
     order = np.lexsort((np.arange(len(cols["us"])), cols["etype"], cols["us"]))
     cols = {k: v[order] for k, v in cols.items()}
     return EventTable(
-        cols=cols, comment_ids=comment_ids, comment_texts=texts, comment_pii=comment_pii, reopened=reopened
+        cols=cols,
+        comment_ids=comment_ids,
+        comment_texts=texts,
+        comment_pii=comment_pii,
+        reopened=reopened,
+        move_team=drift.move_to,
+        move_skills=drift.moved_skills,
     )

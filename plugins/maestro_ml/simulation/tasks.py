@@ -10,6 +10,7 @@ from maestro_ml.contracts.events import NUM_SKILLS
 from maestro_ml.simulation import text
 from maestro_ml.simulation.config import SimulationConfig
 from maestro_ml.simulation.org import TIMEZONES, Org, stream, unique_ids
+from maestro_ml.simulation.scenarios import Drift
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Tasks:
     reporter: np.ndarray | None = None
     topic: np.ndarray | None = None
     log_size: np.ndarray | None = None
+    # The estimate_bias scenario only: the estimate the events carry (``est`` stays the true one).
+    reported_est: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -54,7 +57,8 @@ def activity_weights(cfg: SimulationConfig, tz_offsets: np.ndarray) -> np.ndarra
     return weights(h) / week_mean
 
 
-def build_tasks(cfg: SimulationConfig, org: Org) -> Tasks:
+def build_tasks(cfg: SimulationConfig, org: Org, drift: Drift | None = None) -> Tasks:
+    drift = drift or Drift()
     rng = stream(cfg.seed, "tasks", cfg)
     hours, k = cfg.hours, org.n_teams
     model = cfg.model
@@ -70,6 +74,11 @@ def build_tasks(cfg: SimulationConfig, org: Org) -> Tasks:
     expected = cfg.tasks_per_user_day / 24.0 * active_per_team * weights
     expected[:, 0] = 0.0  # the first hour is the organisation's bootstrap (user_joined, project_created)
     counts = rng.poisson(expected)
+    if drift.surge_team >= 0:
+        # The surge's extra arrivals come from their own stream, added on top: every other count stays as in "none".
+        h0, team = int(drift.onset_h), drift.surge_team
+        extra = stream(cfg.seed, "surgearr", cfg).poisson(expected[team, h0:] * (drift.surge_multiplier - 1.0))
+        counts[team, h0:] += extra
     team_of = np.repeat(np.repeat(np.arange(k), hours), counts.ravel())
     hour_of = np.repeat(np.tile(np.arange(hours), k), counts.ravel())
     created = hour_of + rng.random(len(hour_of))
@@ -99,7 +108,13 @@ def build_tasks(cfg: SimulationConfig, org: Org) -> Tasks:
 
     priority = np.clip(org.project_priority[project] + rng.choice(np.array([-1, 0, 0, 1]), size=n), 1, 4)
     est = np.clip(np.round(rng.lognormal(np.log(3.0), 0.7, size=n) * 2.0) / 2.0, 0.5, 40.0)
-    slack = est * model.elapsed_factor * rng.lognormal(np.log(1.9), 0.45, size=n) * (1.3 - 0.1 * priority)
+    reported = None
+    if drift.estimate_factor != 1.0:
+        # Optimistic from the onset: the events (and the plan, i.e. the due date) see the shrunk estimate.
+        shrunk = np.clip(np.round(est * drift.estimate_factor * 2.0) / 2.0, 0.5, 40.0)
+        reported = np.where(created >= drift.onset_h, shrunk, est)
+    planned = est if reported is None else reported
+    slack = planned * model.elapsed_factor * rng.lognormal(np.log(1.9), 0.45, size=n) * (1.3 - 0.1 * priority)
     due_h = np.ceil(created + np.maximum(slack, 2.0))
 
     # Structure: subtasks of, and dependencies on, earlier tasks of the same project.
@@ -152,4 +167,5 @@ def build_tasks(cfg: SimulationConfig, org: Org) -> Tasks:
         assign_h=assign_h,
         titles=titles,
         title_pii=title_pii,
+        reported_est=reported,
     )

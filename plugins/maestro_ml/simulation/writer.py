@@ -125,6 +125,10 @@ class _Serializer:
                 del payload["skills"]
                 if org.traits is None or not org.traits.profile[u]:
                     del payload["seniority"], payload["weekly_capacity_hours"]
+        self.move_payload = [
+            {"team_id": team_ids[int(t)], "skills": [float(x) for x in skills]}
+            for t, skills in zip(ev.move_team.tolist(), ev.move_skills, strict=True)
+        ]
         start_us = int(cfg.start.timestamp()) * 1_000_000
         self.start_us = start_us
         deadline_h = np.nan_to_num(org.project_deadline_h, nan=0.0) if self.tracker else org.project_deadline_h
@@ -147,7 +151,8 @@ class _Serializer:
         self.task_project = [org.project_ids[p] for p in tasks.project.tolist()]
         self.task_title = tasks.titles
         self.task_priority = tasks.priority.tolist()
-        self.task_est = tasks.est.tolist()
+        # What the events say: the reported estimate where a scenario biases it, else the true one.
+        self.task_est = (tasks.est if tasks.reported_est is None else tasks.reported_est).tolist()
         self.task_due_h = tasks.due_h.tolist()
         due_h = np.nan_to_num(tasks.due_h, nan=0.0) if self.tracker else tasks.due_h
         self.task_due = format_us(start_us + np.round(due_h * 3.6e9).astype(np.int64))
@@ -216,6 +221,8 @@ class _Serializer:
                 d["task_id"] = tid[t]
             elif name == "user_joined":
                 d.update(self.user_payload[user[i]])
+                if x1[i] >= 0:  # a reorg move: the same user joins another team with shifted skills
+                    d.update(self.move_payload[x1[i]])
             elif name == "user_left":
                 d["user_id"] = uid[user[i]]
             elif name == "project_created":
