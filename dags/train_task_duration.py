@@ -5,6 +5,10 @@ Weekly training of the task-duration model (PyTorch quantile MLP with conformal 
 intervals), also triggered by hand with Params (window, `max_rows`, epochs,
 hyperparameter overrides).
 
+Also runs when `monitor_models` requests a retraining of this model (the `retraining_requested` Asset; a
+request for the other model skips the run): it then trains on the window ending at the last midnight and
+records the request's rule and figures as the MLflow run's `retraining_reason` tag.
+
 1. **check_params**: the time-split window from `end` and the day counts, and the `hyperparameters`
    parsed by the training CLI's own parser; a bad value (or an `end` in the future) fails here, in seconds, with the valid flags.
 2. **wait_for_features**: a sensor (reschedule mode, no worker slot held) that waits until the lake is
@@ -26,9 +30,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import dag
+from airflow.sdk import AssetOrTimeSchedule, dag
+from airflow.timetables.interval import CronDataIntervalTimetable
 
-from maestro_ml.orchestration.assets import TASK_DURATION_MODEL
+from maestro_ml.orchestration.assets import RETRAINING_REQUESTED, TASK_DURATION_MODEL
 from maestro_ml.orchestration.defaults import BATCH_DEFAULT_ARGS
 from maestro_ml.orchestration.operators import training_task
 from maestro_ml.orchestration.params import training_params
@@ -46,7 +51,8 @@ MODEL = "task_duration"
 
 
 @dag(
-    schedule="@weekly",
+    schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable("@weekly", timezone="UTC"),
+                                 assets=RETRAINING_REQUESTED),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

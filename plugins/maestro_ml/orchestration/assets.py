@@ -27,3 +27,7 @@ CHAMPIONS = {"task_assignment": TASK_ASSIGNMENT_CHAMPION, "task_duration": TASK_
 MODEL_ASSETS = {"task_assignment": TASK_ASSIGNMENT_MODEL, "task_duration": TASK_DURATION_MODEL}
 # Each open task's ranked assignees and duration forecast from the champions, in the lake and the online store.
 TASK_SCORES = Asset(name="task_scores", uri="maestro://scores/task_recommendations", group="scores")
+# A monitoring rule fired for a champion: the event's extra names the model, the rule and its figures; the
+# training DAGs run on it (besides weekly), each taking only the requests for its own model.
+RETRAINING_REQUESTED = Asset(name="retraining_requested", uri="maestro://models/retraining_requested",
+                             group="monitoring")

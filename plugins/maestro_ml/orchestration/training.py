@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import PokeReturnValue, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from maestro_ml.orchestration.assets import RETRAINING_REQUESTED
 from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data
 
 # A week's training waits at most this long for its data before failing (an ingest or feature
@@ -19,22 +20,48 @@ from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data
 FEATURES_WAIT_TIMEOUT_S = 12 * 3600
 
 
+def retraining_request(model: str, triggering_asset_events: Any) -> dict | None:
+    """The newest ``retraining_requested`` event for ``model`` among the run's triggering events, or None."""
+    found = None
+    for key, events in (triggering_asset_events or {}).items():
+        if getattr(key, "name", key) != RETRAINING_REQUESTED.name:
+            continue
+        for event in events or []:
+            extra = dict(getattr(event, "extra", None) or {})
+            if extra.get("model") == model:
+                found = {**extra, "requested_at": str(getattr(event, "timestamp", ""))}
+    return found
+
+
 @task(multiple_outputs=False)
-def check_params(model: str, params: dict | None = None, data_interval_end=None) -> dict:
+def check_params(model: str, params: dict | None = None, data_interval_end=None,
+                 triggering_asset_events=None) -> dict:
     """The time-split window and the hyperparameter overrides as CLI flags, checked before anything is built.
 
     A window that cannot be split or an unknown or ill-typed hyperparameter is a usage error: the task
-    fails at once, without retries, saying what to change (for flags: the model's valid flags).
+    fails at once, without retries, saying what to change (for flags: the model's valid flags). A run set
+    off by ``retraining_requested`` trains only when a request names this model (otherwise it is skipped),
+    on the window ending at the last midnight, and carries the request's rule as the MLflow run's reason.
     """
     from datetime import UTC, datetime
+
+    import pandas as pd
 
     from maestro_ml.features.steps import training_window
     from maestro_ml.training.cli import HyperparameterError, override_arguments
 
     params = params or {}
+    retraining = None
+    end = params.get("end") or data_interval_end
+    if triggering_asset_events:
+        retraining = retraining_request(model, triggering_asset_events)
+        if retraining is None:
+            raise AirflowSkipException(f"retraining was requested for another model, not {model}")
+        # The newest complete day: the request came from data up to now.
+        end = pd.Timestamp(data_interval_end or datetime.now(UTC)).floor("D").to_pydatetime()
     try:
         window = training_window(
-            end=params.get("end") or data_interval_end,
+            end=end,
             train_days=params.get("train_days", 7),
             valid_days=params.get("valid_days", 2),
             test_days=params.get("test_days", 2),
@@ -46,7 +73,7 @@ def check_params(model: str, params: dict | None = None, data_interval_end=None)
                                                **(params.get("hyperparameters") or {})})
     except (HyperparameterError, ValueError) as exc:
         raise AirflowFailException(f"bad Params for {model}: {exc}") from exc
-    return {"window": window, "overrides": overrides}
+    return {"window": window, "overrides": overrides, "retraining": retraining}
 
 
 @task.sensor(poke_interval=60, timeout=FEATURES_WAIT_TIMEOUT_S, mode="reschedule")
@@ -101,6 +128,10 @@ def build_training_arguments(sets: dict, checked: dict, dag=None, run_id=None, d
     tags = {"dag_id": dag.dag_id, "run_id": run_id, "data_interval_start": str(data_interval_start),
             "data_interval_end": str(data_interval_end), "window_end": sets["window"]["end"],
             "feature_service": model_spec(sets["model"]).feature_service}
+    if checked.get("retraining"):
+        request = checked["retraining"]
+        tags["retraining_reason"] = str(request.get("reason") or request.get("rule"))[:500]
+        tags["retraining_requested_at"] = request["requested_at"]
     args = training_arguments(train_uri=sets["uris"]["train"], valid_uri=sets["uris"]["valid"],
                               experiment=experiment_name(sets["model"]), run_tags=tags)
     args += ["--test-uri", sets["uris"]["test"]]
