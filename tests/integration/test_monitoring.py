@@ -94,7 +94,7 @@ def test_a_run_writes_the_report_the_summary_and_an_mlflow_run(env: dict[str, An
     champion = resolve_champions()["task_assignment"]
     inputs = model_inputs(load_champion(champion))
     assert summary["feature_drift"]["features"] == len(inputs), "every input of the signature is compared"
-    assert summary["served_rows"] > 0 and summary["reference_rows"] > 0
+    assert summary["served_rows"] > 0 and summary["reference_rows"] > 0 and summary["current_rows"] > 0
     assert summary["prediction_drift"]["outputs"][0]["feature"] == "score"
     assert "<html" in html_path.read_text().lower()
     # The tiny lake has no outcome after the scoring hour: the realised figures are insufficient, with counts.
@@ -105,55 +105,59 @@ def test_a_run_writes_the_report_the_summary_and_an_mlflow_run(env: dict[str, An
     assert runs and runs[0].data.tags["report_uri"] == result["uris"]["html"]
 
 
-def _shift_served(model: str, day: date) -> None:
-    """Move every numeric input of the day's served rows far from training: a drift no threshold misses."""
-    from maestro_ml.scoring.publish import SERVED_TABLE
+@pytest.fixture
+def shifted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The day's decisions, really built, then moved far from training: a drift no threshold misses."""
+    from maestro_ml.monitoring import steps
 
-    folder = Path(get_settings().scores_uri) / SERVED_TABLE / model
-    for path in folder.glob(f"{day.isoformat()}T*.parquet"):
-        frame = pd.read_parquet(path)
+    built = steps.current_sample
+
+    def far(*args: Any, **kwargs: Any) -> pd.DataFrame | None:
+        frame = built(*args, **kwargs)
+        assert frame is not None, "the tiny lake has decisions on DAY"
         for column in frame.columns:
-            if column not in ("task_id", "user_id", "scoring_hour") and pd.api.types.is_numeric_dtype(frame[column]):
-                frame[column] = frame[column].astype("float64") * 3.0 + 50.0
-        frame.to_parquet(path, index=False)
+            if pd.api.types.is_float_dtype(frame[column]) and not column.startswith("outcome_"):
+                frame[column] = frame[column] * 3.0 + 50.0
+        return frame
+
+    monkeypatch.setattr(steps, "current_sample", far)
 
 
-def test_drift_for_k_days_requests_a_retraining_once_and_the_cool_down_holds_the_next(env: dict[str, Any]) -> None:
+def test_drift_for_k_days_requests_a_retraining_once_and_the_cool_down_holds_the_next(env: dict[str, Any],
+                                                                                      shifted: None) -> None:
     from maestro_ml.monitoring.steps import MonitoringRules, monitor
 
     env["promote"]()
     env["score"]()
-    _clear_reports("task_duration")
-    _shift_served("task_duration", DAY)
+    _clear_reports("task_assignment")
     rules = MonitoringRules(drift_min_features=3, drift_min_days=2, cooldown_days=3)
     # The day before: drifted too (its summary is the history the rule reads).
-    first = monitor("task_duration", DAY, rules)
+    first = monitor("task_assignment", DAY, rules)
     assert first["retraining"] is None, "one drifted day is not enough"
     drifted = json.loads(Path(first["uris"]["json"]).read_text())["feature_drift"]["drifted_count"]
     assert drifted >= 3
     yesterday = Path(first["uris"]["json"]).with_name(f"{(DAY - timedelta(days=1)).isoformat()}.json")
     Path(first["uris"]["json"]).rename(yesterday)
-    second = monitor("task_duration", DAY, rules)
-    assert second["retraining"] is not None and second["retraining"]["model"] == "task_duration"
+    second = monitor("task_assignment", DAY, rules)
+    assert second["retraining"] is not None and second["retraining"]["model"] == "task_assignment"
     assert second["retraining"]["rule"] == "feature_drift"
     assert "2 consecutive day(s)" in second["retraining"]["reason"]
     # The request is on record for DAY; the next day drifts again but the cool-down holds it back.
     Path(second["uris"]["json"]).rename(yesterday)
-    third = monitor("task_duration", DAY, MonitoringRules(drift_min_features=3, drift_min_days=1, cooldown_days=3))
+    third = monitor("task_assignment", DAY, MonitoringRules(drift_min_features=3, drift_min_days=1, cooldown_days=3))
     assert third["retraining"] is None and "cool-down" in (third["suppressed"] or "")
     assert np.isfinite(third["seconds"]["total"])
 
 
 def test_the_dag_emits_a_retraining_request_with_the_model_rule_and_figures(
-        env: dict[str, Any], run_dag: Any, task_states: Any) -> None:
+        env: dict[str, Any], run_dag: Any, task_states: Any, shifted: None) -> None:
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
     env["promote"]()
     env["score"]()
-    _clear_reports("task_duration")
-    _shift_served("task_duration", DAY)
-    conf = {"model": "task_duration", "date": DAY.isoformat(), "drift_min_features": 3, "drift_min_days": 1}
+    _clear_reports("task_assignment")
+    conf = {"model": "task_assignment", "date": DAY.isoformat(), "drift_min_features": 3, "drift_min_days": 1}
     run = run_dag("monitor_models", conf=conf)
     states = task_states(run)
     assert states["monitor_model"] == "success" and states["request_retraining"] == "success", states
@@ -162,4 +166,4 @@ def test_the_dag_emits_a_retraining_request_with_the_model_rule_and_figures(
                   if e.source_run_id == run.run_id and e.source_dag_id == "monitor_models"]
     assert len(events) == 1
     extra = events[0].extra
-    assert extra["model"] == "task_duration" and extra["rule"] == "feature_drift" and extra["drifted_features"]
+    assert extra["model"] == "task_assignment" and extra["rule"] == "feature_drift" and extra["drifted_features"]
