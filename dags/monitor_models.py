@@ -2,14 +2,15 @@
 # monitor_models
 
 Watches the serving champions, daily (for the day before) and by hand with Params. For each model with a
-champion it compares what the champion was trained on with what it was served, checks the outcomes that
+champion it compares what the champion was trained on with the decisions of the day, checks the outcomes that
 arrived since scoring against the champion's holdout figures, writes one report, and asks for a retraining
 when a rule fires.
 
 1. **check_params**: the models (`all` or one) and the day (default: yesterday, UTC), and any rule
    overrides; a bad value fails here, without retries.
 2. **monitor_model**: one per model. Feature drift per feature of the champion's signature (its training
-   set against the day's served inputs: normed Wasserstein, Jensen-Shannon, KS for small samples, PSI
+   set against the last day's decisions, built point in time: normed Wasserstein, Jensen-Shannon, KS for
+   small samples, PSI
    alongside; thresholds per feature group), prediction drift (scores, p50 hours), realised performance per
    day with the counts (hit@1, hit@5, NDCG@5 of the recommendations against the actual assignee; p50
    error and 80% / 90% coverage of completed tasks) against the champion's holdout figures, the rules, and

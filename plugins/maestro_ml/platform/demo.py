@@ -14,6 +14,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from maestro_ml import storage
 from maestro_ml.contracts.features import VIEWS
 from maestro_ml.contracts.models import MODELS
 from maestro_ml.feast_ext.store import get_store
@@ -22,7 +23,7 @@ from maestro_ml.lake import list_manifests, read_state
 from maestro_ml.registry import CHALLENGER
 from maestro_ml.registry.audit import history
 from maestro_ml.scoring.publish import read_hour, scored_hours
-from maestro_ml.settings import Settings, to_utc
+from maestro_ml.settings import Settings, join_uri, to_utc
 
 STATE_TABLES = ("users", "teams", "projects", "tasks")
 
@@ -195,6 +196,27 @@ def _promotions(settings: Settings) -> list[str]:
     return lines
 
 
+def monitoring_reports(settings: Settings) -> list[str]:
+    """Each model's monitoring reports (monitor_models), newest last: drift, the rules, retraining."""
+    lines = []
+    for model in MODELS:
+        uris = sorted(storage.glob(join_uri(settings.reports_uri, "monitoring", model, "*.json")))
+        for uri in uris:
+            summary = storage.read_json(uri)
+            drift = summary.get("feature_drift") or {}
+            fired = [rule["rule"] for rule in summary.get("rules", []) if rule.get("fired")]
+            verdict = ("retraining requested" if summary.get("retraining_requested") else
+                       f"held back: {summary['retraining_suppressed']}" if summary.get("retraining_suppressed")
+                       else "no retraining")
+            lines.append(f"    {model:<17} {summary['date']}: {drift.get('drifted_count', 0)} of "
+                         f"{drift.get('features', 0)} features drifted; rules fired: {', '.join(fired) or 'none'}; "
+                         f"{verdict}")
+        if uris:
+            lines.append(f"      report: {uris[-1][:-5]}.html")
+    return ["  monitoring            " + ("(monitor_models, one report per model and day)" if lines else "none"),
+            *lines]
+
+
 def _hours(value: float) -> str:
     return "-" if value is None or value != value else f"{value:.1f}"
 
@@ -241,5 +263,6 @@ def pipeline_summary(settings: Settings, start: datetime, end: datetime) -> str:
         *_models(settings),
         *_promotions(settings),
         *scored_tasks(settings),
+        *monitoring_reports(settings),
     ]
     return "\n".join(lines)

@@ -73,7 +73,12 @@ def size_on_disk(model: str, version: str, settings: Settings) -> float:
 
 
 def _predict(pyfunc: Any, frame: pd.DataFrame) -> Any:
-    columns = [c for c in ["decision_id", *model_inputs(pyfunc)] if c in frame.columns]
+    # The ranking group column only for a model whose signature names it: MLflow warns on every call that
+    # carries a column the signature lacks, and those warnings would land inside the timed latency calls.
+    schema = pyfunc.metadata.get_input_schema()
+    named = set(schema.input_names()) if schema is not None else set()
+    group = ["decision_id"] if "decision_id" in named else []
+    columns = [c for c in [*group, *model_inputs(pyfunc)] if c in frame.columns]
     return pyfunc.predict(frame[columns])
 
 
