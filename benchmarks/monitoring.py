@@ -41,6 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--onset", type=int, default=20, help="the scenario's onset, in days from the start")
     parser.add_argument("--train-end", type=int, default=10, help="the champion trains on the days before this")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's seed")
+    parser.add_argument("--thresholds", default="calibrated", choices=["calibrated", "default"],
+                        help="per-feature thresholds from the training days (monitor_models'), or Evidently's")
     return parser.parse_args()
 
 
@@ -53,6 +55,7 @@ def main() -> int:
     os.environ.update({"MAESTRO_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
                        "MAESTRO_PII_KEY": os.environ.get("MAESTRO_PII_KEY", "benchmark-only-pii-key"),
                        "MAESTRO_START_DATE": start.isoformat()})
+    from maestro_ml.feast_ext.store import apply_if_changed
     from maestro_ml.features.steps import build_features, build_sets, training_window
     from maestro_ml.ingestion.steps import ingest_hours
     from maestro_ml.monitoring import drift as d
@@ -61,8 +64,6 @@ def main() -> int:
     from maestro_ml.registry.aliases import alias_state, promote
     from maestro_ml.scoring.champions import load_champion, resolve_champions
     from maestro_ml.settings import get_settings
-
-    from maestro_ml.feast_ext.store import apply_if_changed
 
     settings = get_settings()
     apply_if_changed(settings)
@@ -94,6 +95,11 @@ def main() -> int:
     rules = MonitoringRules()
     reference = reference_sample(champion, rules.reference_rows, settings)
     assert reference is not None
+    thresholds, group_of = d.DEFAULT_DRIFT_THRESHOLDS, d.feature_group
+    if args.thresholds == "calibrated":
+        from maestro_ml.monitoring.calibration import calibrated_thresholds
+
+        thresholds, group_of = calibrated_thresholds(reference, inputs)
 
     history: dict = {}
     days = []
@@ -107,11 +113,13 @@ def main() -> int:
         if current is None:
             continue
         lap = time.perf_counter()
-        report = d.feature_drift(reference.reindex(columns=inputs), current.reindex(columns=inputs), features=inputs)
+        report = d.feature_drift(reference.reindex(columns=inputs), current.reindex(columns=inputs), thresholds,
+                                 features=inputs, group_of=group_of)
         compared = time.perf_counter() - lap
         # The same-run baseline: the same statistics on the same frames, already in memory (the floor).
         lap = time.perf_counter()
-        d.feature_drift(reference.reindex(columns=inputs), current.reindex(columns=inputs), features=inputs)
+        d.feature_drift(reference.reindex(columns=inputs), current.reindex(columns=inputs), thresholds,
+                        features=inputs, group_of=group_of)
         floor = time.perf_counter() - lap
         history[day] = d.drifted_count(report)
         state = d.drift_rule_state(history, min_features=rules.drift_min_features, min_days=rules.drift_min_days)
@@ -123,7 +131,7 @@ def main() -> int:
         print(json.dumps(days[-1]), flush=True)
     first_after = next((f for f in fired_days if f >= onset.date().isoformat()), None)
     result = {
-        "scenario": args.scenario, "days_watched": len(days), "onset": onset.date().isoformat(),
+        "scenario": args.scenario, "thresholds": args.thresholds, "days_watched": len(days), "onset": onset.date().isoformat(),
         "fired_days": fired_days,
         "false_alarms": len([f for f in fired_days if args.scenario == "none" or f < onset.date().isoformat()]),
         "detection_delay_days": ((datetime.fromisoformat(first_after).date() - onset.date()).days

@@ -13,6 +13,9 @@ retraining rules, the report.
   any change. The served rows' count is still reported, and a day nothing was served is a skip.
 * **Realised performance**: the outcomes that arrived since scoring (``monitoring.realised``), per day over
   the look-back, against the champion's holdout figure from its promotion.
+* **Thresholds** per feature, calibrated on the training days (``monitoring.calibration``): a feature
+  drifts when the day lies further from the training data than any training day lay from the others (by a
+  margin), never less than Evidently's default.
 * **Rules** (``MonitoringRules``; defaults documented there): drift on at least ``drift_min_features``
   features for ``drift_min_days`` consecutive days, or a realised figure worse than the holdout's by more
   than the margin with at least ``min_outcomes`` outcomes behind it. A fired rule requests a retraining,
@@ -40,6 +43,7 @@ from maestro_ml import storage
 from maestro_ml.contracts.models import model_spec
 from maestro_ml.monitoring import drift as d
 from maestro_ml.monitoring import report as r
+from maestro_ml.monitoring.calibration import calibrated_thresholds
 from maestro_ml.registry import model_inputs
 from maestro_ml.scoring.champions import Champion, load_champion, resolve_champions
 from maestro_ml.scoring.publish import read_served
@@ -216,8 +220,10 @@ def monitor(model: str, day: date, rules: MonitoringRules | None = None, setting
     if reference is None:
         skips.append("drift: the champion's training set is gone (no reference)")
     else:
+        # Each feature judged against how far one training day already lies from the others (calibration).
+        thresholds, group_of = calibrated_thresholds(reference, inputs)
         feature_report = d.feature_drift(reference.reindex(columns=inputs), current.reindex(columns=inputs),
-                                         features=inputs)
+                                         thresholds, features=inputs, group_of=group_of)
         reference_predictions = predictions(pyfunc, reference, kind)
         prediction_report = d.prediction_drift(reference_predictions, current_predictions,
                                                name=PREDICTION_NAMES[kind])
