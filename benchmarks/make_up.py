@@ -125,7 +125,10 @@ def main() -> int:
     base, mlflow = f"http://localhost:{args.api_port}", f"http://127.0.0.1:{args.mlflow_port}"
     started = time.monotonic()
     log = open(home.parent / f"{home.name}-up.log", "w")  # noqa: SIM115
-    up = subprocess.Popen([str(REPO / "scripts" / "up.sh")], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # A job started in the background (`cmd &`, nohup) ignores SIGINT, and up.sh would inherit that: Ctrl-C
+    # (the SIGINT sent below) must reach it as it reaches a terminal's foreground job.
+    up = subprocess.Popen([str(REPO / "scripts" / "up.sh")], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     marks: dict[str, Any] = {}
     token = None
     try:
