@@ -190,6 +190,15 @@ def test_feature_group_is_the_view_timestamps_apart():
     assert feature_group("skill_match") == DEFAULT_GROUP
 
 
+def test_all_time_counts_and_tenure_are_reported_but_never_counted_by_default(rng):
+    from maestro_ml.monitoring.drift import CUMULATIVE_GROUP
+
+    assert feature_group("up_assignments_all") == feature_group("tenure_days") == CUMULATIVE_GROUP
+    grown = pd.DataFrame({"up_assignments_all": rng.poisson(30, 5_000).astype(float)})
+    report = feature_drift(pd.DataFrame({"up_assignments_all": rng.poisson(10, 5_000).astype(float)}), grown)
+    assert report.loc[0, "value"] > report.loc[0, "threshold"] and not report.loc[0, "drifted"]
+
+
 def test_timestamps_are_reported_but_never_drifted_by_default(rng):
     reference = pd.DataFrame({"created_at_unix": rng.integers(1_700_000_000, 1_700_100_000, N)})
     current = reference + 10_000_000

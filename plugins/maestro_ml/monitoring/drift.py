@@ -42,7 +42,8 @@ Wasserstein norm is floored at 0.001 and its PSI bins are "below", "the constant
 
 Groups: a feature's group is the feature view it comes from (``contracts.features.VIEWS``), except the
 absolute epoch times (``*_unix``), which move with the clock and so drift by construction: they form
-``TIMESTAMP_GROUP``, reported but never counted as drifted by default (``DriftThresholds.ignored_groups``).
+``TIMESTAMP_GROUP``, and all-time counts and tenure in ``CUMULATIVE_GROUP`` (they grow on any tracker), both
+reported but never counted as drifted by default (``DriftThresholds.ignored_groups``).
 Features of no view fall in ``DEFAULT_GROUP``; model outputs in ``PREDICTION_GROUP``.
 """
 
@@ -68,6 +69,9 @@ Kind = Literal["numeric", "categorical"]
 
 DEFAULT_GROUP = "other"
 TIMESTAMP_GROUP = "timestamps"
+# All-time counts and tenure grow by construction on any tracker, stationary or not: reported, never counted.
+CUMULATIVE_GROUP = "cumulative"
+CUMULATIVE_FEATURES = frozenset({"tenure_days", "project_size_tasks"})
 PREDICTION_GROUP = "predictions"
 # Evidently 0.7's default thresholds, except PSI: Evidently uses 0.1, 0.2 is the common "significant shift".
 DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType({
@@ -107,7 +111,7 @@ class DriftThresholds:
 
     groups: Mapping[str, tuple[Statistic, float]] = field(default_factory=dict)
     defaults: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    ignored_groups: frozenset[str] = frozenset({TIMESTAMP_GROUP})
+    ignored_groups: frozenset[str] = frozenset({TIMESTAMP_GROUP, CUMULATIVE_GROUP})
     small_sample_rows: int = SMALL_SAMPLE_ROWS
     psi_bins: int = PSI_BINS
 
@@ -154,10 +158,13 @@ def _view_of_feature() -> dict[str, str]:
 
 
 def feature_group(name: str) -> str:
-    """The group of a feature: ``TIMESTAMP_GROUP`` for epoch times (``*_unix``), else its feature view's name,
-    else ``DEFAULT_GROUP`` (on-demand features, anything unknown)."""
+    """The group of a feature: ``TIMESTAMP_GROUP`` for epoch times (``*_unix``), ``CUMULATIVE_GROUP`` for
+    all-time counts (``*_all``) and ``CUMULATIVE_FEATURES``, else its feature view's name, else
+    ``DEFAULT_GROUP`` (on-demand features, anything unknown)."""
     if name.endswith("_unix"):
         return TIMESTAMP_GROUP
+    if name.endswith("_all") or name in CUMULATIVE_FEATURES:
+        return CUMULATIVE_GROUP
     return _view_of_feature().get(name, DEFAULT_GROUP)
 
 
