@@ -29,7 +29,6 @@ beside it, and to an MLflow run in the ``maestro-monitoring`` experiment.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -47,7 +46,7 @@ from maestro_ml.monitoring.calibration import calibrated_thresholds
 from maestro_ml.registry import model_inputs
 from maestro_ml.scoring.champions import Champion, load_champion, resolve_champions
 from maestro_ml.scoring.publish import read_served
-from maestro_ml.settings import Settings, get_settings, join_uri
+from maestro_ml.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -304,12 +303,3 @@ def _log_to_mlflow(model: str, champion: Champion, day: date, summary: dict[str,
                 with open(local, "wb") as out:
                     out.write(storage.read_bytes(uri))
                 mlflow.log_artifact(local, artifact_path="monitoring")
-
-
-def summary_path(model: str, day: date, settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
-    return join_uri(settings.reports_uri, "monitoring", model, f"{day.isoformat()}.json")
-
-
-def read_summary(model: str, day: date, settings: Settings | None = None) -> dict[str, Any]:
-    return dict(json.loads(storage.read_bytes(summary_path(model, day, settings))))
