@@ -4,7 +4,6 @@ project name, registry database and keys, removed afterwards."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tests.feast_support import redis_keys, throwaway_feast_env
 
 from maestro_ml.contracts.features import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN, VIEWS
 from maestro_ml.feast_ext.steps import materialize_all
@@ -23,33 +23,6 @@ from maestro_ml.settings import get_settings
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=2)  # the tiny preset simulates two days
 WINDOW = {"start": START.isoformat(), "end": END.isoformat()}
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _redis_keys(project: str) -> list[bytes]:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379)
-    return list(client.scan_iter(match=f"*{project}"))
-
-
-def _server_reachable() -> str | None:
-    try:
-        import psycopg
-        import redis
-
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
-    except Exception as exc:
-        return f"Redis/PostgreSQL not reachable: {exc}"
-    return None
-
-
-def _pg(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 @pytest.fixture(scope="module")
@@ -61,34 +34,15 @@ def built(tiny_home: Path) -> dict[str, Any]:
 def store(request: pytest.FixtureRequest, built: dict[str, Any], tiny_home: Path) -> Iterator[Any]:
     from maestro_ml.feast_ext.store import apply_if_changed, get_store
 
-    project = f"maestro_test_{uuid.uuid4().hex[:8]}"
-    database = f"{project}_registry"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MAESTRO_FEAST_PROJECT", project)
+    with throwaway_feast_env(request.param, tiny_home) as project:
+        assert apply_if_changed() is True
+        assert apply_if_changed() is False  # unchanged definitions: no second apply
+        materialize_all(WINDOW)
+        feature_store = get_store()
+        yield feature_store
+        feature_store.teardown()
         if request.param == "server":
-            reason = _server_reachable()
-            if reason:
-                pytest.skip(reason)
-            _pg(f'CREATE DATABASE "{database}"')
-            patch.setenv("MAESTRO_FEAST_ENV", "server")
-            patch.setenv("MAESTRO_FEAST_REGISTRY_SQL_URI", f"{PG}/{database}")
-        else:
-            patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_home / project / "registry.db"))
-            patch.setenv("MAESTRO_FEAST_ONLINE_PATH", str(tiny_home / project / "online.db"))
-        get_settings.cache_clear()
-        try:
-            assert apply_if_changed() is True
-            assert apply_if_changed() is False  # unchanged definitions: no second apply
-            materialize_all(WINDOW)
-            feature_store = get_store()
-            yield feature_store
-            feature_store.teardown()
-            if request.param == "server":
-                assert _redis_keys(project) == []
-        finally:
-            if request.param == "server":
-                _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            get_settings.cache_clear()
+            assert redis_keys(project) == []
 
 
 def _live_entities(n: int = 12) -> pd.DataFrame:

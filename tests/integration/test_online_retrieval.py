@@ -9,7 +9,6 @@ far older than their view's TTL, entities and pairs without rows in some views, 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from feast.protos.feast.types.Value_pb2 import DoubleList, FloatList, Int64List
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.value_type import ValueType
+from tests.feast_support import redis_keys, throwaway_feast_env
 
 from maestro_ml.contracts.features import REQUEST_TIME_FIELD, TIMESTAMP_COLUMN
 from maestro_ml.feast_ext import online
@@ -32,7 +32,6 @@ from maestro_ml.settings import get_settings
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=2)  # the tiny preset simulates two days
 WINDOW = {"start": START.isoformat(), "end": END.isoformat()}
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 SERVICES = ["task_assignment_v2", "task_duration_v2", "task_assignment_v1"]
 
 # Written on purpose (see ``crafted``): ids no simulated entity has.
@@ -45,31 +44,6 @@ MISSING_TASK = "t_olr_missing"
 MISSING_REPORTER = "u_olr_no_reporter"
 
 
-def _server_reachable() -> str | None:
-    try:
-        import psycopg
-        import redis
-
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
-    except Exception as exc:
-        return f"Redis/PostgreSQL not reachable: {exc}"
-    return None
-
-
-def _pg(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _redis_keys(project: str) -> list[bytes]:
-    import redis
-
-    return list(redis.Redis(host="127.0.0.1", port=6379).scan_iter(match=f"*{project}"))
-
-
 @pytest.fixture(scope="module")
 def built(tiny_home: Path) -> dict[str, Any]:
     return steps.build_features(START, END)
@@ -80,34 +54,15 @@ def store(request: pytest.FixtureRequest, built: dict[str, Any], tiny_home: Path
     """The tiny lake's store in a throwaway project (and, on the server, registry database and keys)."""
     from maestro_ml.feast_ext.store import apply_if_changed, get_store
 
-    project = f"maestro_olr_{uuid.uuid4().hex[:8]}"
-    database = f"{project}_registry"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MAESTRO_FEAST_PROJECT", project)
+    with throwaway_feast_env(request.param, tiny_home, prefix="maestro_olr") as project:
+        apply_if_changed()
+        materialize_all(WINDOW)
+        feature_store = get_store()
+        feature_store.maestro_env = request.param  # type: ignore[attr-defined]
+        yield feature_store
+        feature_store.teardown()
         if request.param == "server":
-            reason = _server_reachable()
-            if reason:
-                pytest.skip(reason)
-            _pg(f'CREATE DATABASE "{database}"')
-            patch.setenv("MAESTRO_FEAST_ENV", "server")
-            patch.setenv("MAESTRO_FEAST_REGISTRY_SQL_URI", f"{PG}/{database}")
-        else:
-            patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(tiny_home / project / "registry.db"))
-            patch.setenv("MAESTRO_FEAST_ONLINE_PATH", str(tiny_home / project / "online.db"))
-        get_settings.cache_clear()
-        try:
-            apply_if_changed()
-            materialize_all(WINDOW)
-            feature_store = get_store()
-            feature_store.maestro_env = request.param  # type: ignore[attr-defined]
-            yield feature_store
-            feature_store.teardown()
-            if request.param == "server":
-                assert _redis_keys(project) == []
-        finally:
-            if request.param == "server":
-                _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            get_settings.cache_clear()
+            assert redis_keys(project) == []
 
 
 def _latest(view: str) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tests.feast_support import FEAST_SWITCHES, throwaway_feast_env
 
 from maestro_ml.contracts.scores import DURATION_FIELDS
 from maestro_ml.features.training_sets import DECISION_LEAD
@@ -24,29 +25,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SPLIT = START + timedelta(hours=30)
 END = START + timedelta(days=2)  # the tiny lake's last committed hour ends here
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-# What points the settings at another Feast project and store (the scores' throwaway stores set them).
-FEAST_SWITCHES = ("MAESTRO_FEAST_PROJECT", "MAESTRO_FEAST_ENV", "MAESTRO_FEAST_REGISTRY_SQL_URI",
-                  "MAESTRO_FEAST_REGISTRY_PATH", "MAESTRO_FEAST_ONLINE_PATH")
-
-
-def _server_reachable() -> str | None:
-    try:
-        import psycopg
-        import redis
-
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
-    except Exception as exc:
-        return f"Redis/PostgreSQL not reachable: {exc}"
-    return None
-
-
-def _pg(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 @pytest.fixture(scope="module")
@@ -281,35 +259,13 @@ def scores_store(request: pytest.FixtureRequest, env: dict[str, Any]) -> Iterato
 
     Only the scores are pushed to it: scoring itself reads the module's materialized SQLite store.
     """
-    import uuid
-
     from maestro_ml.feast_ext.store import apply_if_changed, get_store
 
-    project = f"maestro_scr_{uuid.uuid4().hex[:8]}"
-    database = f"{project}_registry"
-    home = env["home"]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MAESTRO_FEAST_PROJECT", project)
-        if request.param == "server":
-            reason = _server_reachable()
-            if reason:
-                pytest.skip(reason)
-            _pg(f'CREATE DATABASE "{database}"')
-            patch.setenv("MAESTRO_FEAST_ENV", "server")
-            patch.setenv("MAESTRO_FEAST_REGISTRY_SQL_URI", f"{PG}/{database}")
-        else:
-            patch.setenv("MAESTRO_FEAST_REGISTRY_PATH", str(home / project / "registry.db"))
-            patch.setenv("MAESTRO_FEAST_ONLINE_PATH", str(home / project / "online.db"))
-        get_settings.cache_clear()
-        try:
-            apply_if_changed()
-            store = get_store()
-            yield store
-            store.teardown()
-        finally:
-            if request.param == "server":
-                _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            get_settings.cache_clear()
+    with throwaway_feast_env(request.param, env["home"], prefix="maestro_scr"):
+        apply_if_changed()
+        store = get_store()
+        yield store
+        store.teardown()
 
 
 def test_a_rescore_after_a_rollback_replaces_the_online_scores_on_sqlite_and_on_redis(

@@ -372,7 +372,7 @@ def _indicator_deltas(tl: pd.DataFrame, holder: pd.Series, weight: pd.Series) ->
     )
 
 
-def _segments(inputs: FeatureInputs, static: pd.DataFrame) -> pd.DataFrame:
+def assignment_segments(inputs: FeatureInputs, static: pd.DataFrame) -> pd.DataFrame:
     """Assignment segments: who was assigned when, and how it ended (completed, reassigned, or still open)."""
     assigned = inputs.events["task_assigned"]
     seg = pd.DataFrame(
@@ -605,7 +605,7 @@ def compute_features(inputs: FeatureInputs) -> dict[str, pd.DataFrame]:
     """Every view's rows with ``event_timestamp`` in ``[inputs.start, inputs.end)``, conformed to the schema."""
     static = _static_tasks(inputs)
     tl = task_timeline(inputs)
-    seg = _segments(inputs, static)
+    seg = assignment_segments(inputs, static)
     frames = {
         USER_PROFILE.name: user_profile_features(inputs),
         USER_ACTIVITY.name: user_activity_features(inputs, tl, seg),

@@ -22,7 +22,7 @@ decision these are the figures the promotion and training compute on the holdout
 same NDCG when only one item is relevant), so the two can be compared.
 
 **Duration (one figure per completion).** The realised duration is the duration model's target, taken from the
-feature code itself (``features.compute._segments``, the source of ``historical_task_assignments.duration_hours``
+feature code itself (``features.compute.assignment_segments``, the source of ``historical_task_assignments.duration_hours``
 that training sets call ``outcome_duration_hours``): hours from the assignment in force to the task's first
 completion after it, for an assignment that was not reassigned first. Only forecasts *for the actual assignee*
 are evaluated: the newest row written before the completion, within the TTL, with a non-null p50 and
@@ -69,7 +69,7 @@ from maestro_ml.contracts.models import TrainingSetKind, model_spec
 from maestro_ml.contracts.scores import DURATION_FIELDS, TASK_RECOMMENDATIONS
 from maestro_ml.evaluation.duration import duration_report
 from maestro_ml.evaluation.ranking import ndcg_per_group
-from maestro_ml.features.compute import TS_DTYPE, FeatureInputs, _segments
+from maestro_ml.features.compute import TS_DTYPE, FeatureInputs, assignment_segments
 from maestro_ml.scoring.publish import hour_key, hour_uri, scored_hours
 from maestro_ml.settings import Settings, get_settings, to_utc
 
@@ -235,7 +235,7 @@ def _ndcg_at_5(decisions: pd.DataFrame) -> np.ndarray:
 
 def completed_assignments(assignments: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     """``task_id, user_id, assigned_at, completed_at, duration_hours``: the assignments that ran to completion,
-    with the duration model's target, computed by the feature code (``features.compute._segments``)."""
+    with the duration model's target, computed by the feature code (``features.compute.assignment_segments``)."""
     events = {
         "task_assigned": pd.DataFrame({"task_id": assignments["task_id"].astype(object).to_numpy(),
                                        "assignee_id": assignments["assignee_id"].astype(object).to_numpy(),
@@ -249,7 +249,7 @@ def completed_assignments(assignments: pd.DataFrame, completions: pd.DataFrame) 
     epoch = pd.Timestamp(0, tz="UTC")  # the window is not read by the segments
     inputs = FeatureInputs(epoch, epoch, events, empty, empty, empty)
     static = pd.DataFrame({"estimated_hours": pd.Series(dtype="float64"), "due_at": pd.Series(dtype=TS_DTYPE)})
-    seg = _segments(inputs, static)
+    seg = assignment_segments(inputs, static)
     done = seg[seg["completed"] == 1].rename(columns={"t": "assigned_at"})
     return done[["task_id", "user_id", "assigned_at", "completed_at", "duration_hours"]].reset_index(drop=True)
 

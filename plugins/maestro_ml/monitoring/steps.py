@@ -7,7 +7,7 @@ retraining rules, the report.
   by the training sets' own code from the same feature service, a sample of whole decisions, and the
   champion's predictions on them. Feature drift compares the two per feature of the champion's signature;
   prediction drift compares the scores (the ranker) or the p50 hours (duration). Why not the served rows
-  (``scoring.publish.read_served``, kept per hour): they are the *open* tasks' candidates, a population that
+  (``scoring.publish.write_served``, kept per hour): they are the *open* tasks' candidates, a population that
   differs from decisions by construction (tasks nobody takes linger and age), so they drift from any
   training set on stationary data. ``make demo`` measured it: 41 of 60 features "drifted" on a day before
   any change. The served rows' count is still reported, and a day nothing was served is a skip.
@@ -45,7 +45,7 @@ from maestro_ml.monitoring import report as r
 from maestro_ml.monitoring.calibration import calibrated_thresholds
 from maestro_ml.registry import model_inputs
 from maestro_ml.scoring.champions import Champion, load_champion, resolve_champions
-from maestro_ml.scoring.publish import read_served
+from maestro_ml.scoring.publish import served_row_count
 from maestro_ml.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -198,8 +198,8 @@ def monitor(model: str, day: date, rules: MonitoringRules | None = None, setting
     if champion is None:
         raise NothingToMonitor(f"{model} has no champion yet: nothing serves, nothing to watch")
     start, end = _day_bounds(day)
-    served = read_served(model, start, end, settings)
-    if served.empty:
+    served = served_row_count(model, start, end, settings)
+    if not served:
         raise NothingToMonitor(f"{model} champion v{champion.version}: no scores served on {day} (0 rows kept by "
                                "score_open_tasks): nothing to compare")
     current = current_sample(model, day, rules.reference_rows, settings)
@@ -262,7 +262,7 @@ def monitor(model: str, day: date, rules: MonitoringRules | None = None, setting
         realised=per_day, holdout=holdout, rules=outcomes, retraining_requested=requested,
         retraining_suppressed=suppressed, skips=skips)
     summary = r.summary_json(inputs_for_report)
-    summary["served_rows"] = len(served)
+    summary["served_rows"] = served
     summary["current_rows"] = len(current)
     summary["reference_rows"] = 0 if reference is None else len(reference)
     summary["rules_config"] = asdict(rules)

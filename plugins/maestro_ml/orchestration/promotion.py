@@ -14,6 +14,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import AssetAlias, Param, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.utils.types import DagRunType
 
 from maestro_ml.orchestration.assets import CHAMPIONS
 
@@ -38,8 +39,7 @@ def check_params(params: dict | None = None, triggering_asset_events=None, dag_r
     (a model Asset); or, in the daily run, ``promote`` of each challenger still undecided (its holdout was not
     there yet when it was trained)."""
     params = params or {}
-    scheduled = str(getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", ""))) \
-        == "scheduled"
+    scheduled = getattr(dag_run, "run_type", None) == DagRunType.SCHEDULED
     manual = not triggering_asset_events and not scheduled
     if scheduled:
         from maestro_ml.promotion.steps import undecided_challengers

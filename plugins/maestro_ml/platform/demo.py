@@ -229,10 +229,11 @@ def scored_tasks(settings: Settings, examples: int = 2, top: int = 3) -> list[st
     scores = read_hour(hours[-1], settings)
     open_now = scores[scores["open_task"] == 1]
     recommended = open_now[open_now["recommended_user_ids"].map(len) > 0]
+    versions = {column: ", ".join(sorted(open_now[column].dropna().unique())) or "-"
+                for column in ("ranker_version", "duration_version")}
     lines = [f"  scored open tasks     {len(open_now):,} at {hours[-1]}:00 UTC ({len(recommended):,} unassigned with "
              f"recommendations, {int(open_now['features_missing'].sum()):,} flagged without online features); "
-             f"ranker v{open_now['ranker_version'].dropna().iloc[0] if open_now['ranker_version'].notna().any() else '-'}"
-             f", duration v{open_now['duration_version'].dropna().iloc[0] if open_now['duration_version'].notna().any() else '-'}"]
+             f"ranker v{versions['ranker_version']}, duration v{versions['duration_version']}"]
     with_forecast = recommended[recommended["duration_p50_hours"].notna()]
     for _, row in (with_forecast if len(with_forecast) else recommended).head(examples).iterrows():
         lines.append(f"    task {row['task_id']}: duration p50 "

@@ -122,13 +122,13 @@ def write_scores(scores: pd.DataFrame, at: datetime, settings: Settings | None =
     with storage.atomic_open(uri) as handle:
         pq.write_table(table, handle)
     newest = scored_hours(settings)[-1]
-    opened = pc_sum(table, "open_task")
+    opened = _column_sum(table, "open_task")
     log.info("wrote %d rows (%d open tasks) for %s to %s", table.num_rows, opened, hour, uri)
     return {"hour": hour, "uri": uri, "rows": table.num_rows, "open_tasks": opened,
             "written_at": written_at.isoformat(), "newest": hour >= newest}
 
 
-def pc_sum(table: pa.Table, column: str) -> int:
+def _column_sum(table: pa.Table, column: str) -> int:
     import pyarrow.compute as pc
 
     return int(pc.sum(table[column]).as_py() or 0)
@@ -175,16 +175,30 @@ def write_served(kept: dict[str, list[pd.DataFrame]], hour: str, settings: Setti
     return written
 
 
+def _served_uris(model: str, start: datetime, end: datetime, settings: Settings) -> list[str]:
+    lo, hi = hour_key(start), hour_key(end)
+    uris = storage.glob(join_uri(settings.scores_uri, SERVED_TABLE, model, "*.parquet"))
+    return [uri for uri in sorted(uris)
+            if (match := _HOUR_FILE.match(posixpath.basename(uri))) and lo <= match[1] < hi]
+
+
 def read_served(model: str, start: datetime, end: datetime, settings: Settings | None = None) -> pd.DataFrame:
     """The served rows of ``model`` for the scoring hours in ``[start, end)`` (empty when none were kept)."""
     settings = settings or get_settings()
-    lo, hi = hour_key(start), hour_key(end)
-    uris = storage.glob(join_uri(settings.scores_uri, SERVED_TABLE, model, "*.parquet"))
     frames = []
-    for uri in sorted(uris):
-        match = _HOUR_FILE.match(posixpath.basename(uri))
-        if match and lo <= match[1] < hi:
-            fs, path = storage.filesystem(uri)
-            with fs.open(path, "rb") as handle:
-                frames.append(pq.read_table(handle).to_pandas())
+    for uri in _served_uris(model, start, end, settings):
+        fs, path = storage.filesystem(uri)
+        with fs.open(path, "rb") as handle:
+            frames.append(pq.read_table(handle).to_pandas())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def served_row_count(model: str, start: datetime, end: datetime, settings: Settings | None = None) -> int:
+    """How many served rows of ``model`` were kept for ``[start, end)``, from the files' footers alone."""
+    settings = settings or get_settings()
+    total = 0
+    for uri in _served_uris(model, start, end, settings):
+        fs, path = storage.filesystem(uri)
+        with fs.open(path, "rb") as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total

@@ -177,15 +177,24 @@ def score_tasks(
     """One row per open task (``tasks``, from ``open_tasks``) with the ``TASK_RECOMMENDATIONS`` columns
     (timestamps and the scoring hour are the caller's). With ``keep``, each model's served inputs and
     predictions are appended to ``keep[model]`` (``served_rows``)."""
+    if ranker is None and duration is None:
+        raise ValueError("scoring needs at least one champion")
     timings = timings or Timings()
     unassigned = tasks[tasks["assigned"] == 0]
-    ranked_parts, missing = [], set()
-    if ranker is not None and not pairs.empty:
-        for batch in _batches(pairs, batch_rows):
+    missing: set[str] = set()
+
+    def read(served: Served, rows: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        """Each batch of ``rows`` with its online features; tasks without online task features noted."""
+        for batch in _batches(rows, batch_rows):
             started = time.perf_counter()
-            features = online_features(store, ranker.champion.feature_service, batch, at)
+            features = online_features(store, served.champion.feature_service, batch, at)
             timings.add("online_read", started)
             missing.update(batch.loc[_missing_task_features(features), "task_id"])
+            yield batch, features
+
+    ranked_parts = []
+    if ranker is not None and not pairs.empty:
+        for batch, features in read(ranker, pairs):
             started = time.perf_counter()
             ranked_parts.append(rank(ranker, features, batch, top_k,
                                      keep.setdefault(ranker.champion.model, []) if keep is not None else None))
@@ -212,11 +221,7 @@ def score_tasks(
         todo = out[out["forecast_user_id"].notna()]
         pairs_d = todo.rename(columns={"forecast_user_id": "user_id"})[["task_id", "user_id", "project_id",
                                                                       "reporter_id"]].reset_index()
-        for batch in _batches(pairs_d, batch_rows):
-            started = time.perf_counter()
-            features = online_features(store, duration.champion.feature_service, batch, at)
-            timings.add("online_read", started)
-            missing.update(batch.loc[_missing_task_features(features), "task_id"])
+        for batch, features in read(duration, pairs_d):
             started = time.perf_counter()
             predicted = forecast(duration, features)
             if keep is not None:
@@ -224,9 +229,7 @@ def score_tasks(
                     served_rows(features, duration, batch, predicted[DURATION_FIELDS[0]].to_numpy()))
             out.loc[batch["index"].to_numpy(), list(DURATION_FIELDS)] = predicted.to_numpy()
             timings.add("predict", started)
-    if ranker is None and duration is None:
-        raise ValueError("scoring needs at least one champion")
-    # An unassigned task with no candidates reads no features; ask for its task row alone to flag it.
+    # An unassigned task with no eligible candidate reads no features: counted in the log, never flagged.
     unread = unassigned.loc[~unassigned["task_id"].isin(pairs["task_id"]) if len(pairs) else unassigned.index,
                             "task_id"]
     out["features_missing"] = out["task_id"].isin(missing).astype("int64")
