@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from maestro_ml.promotion.gates import Decision, coverage_gate, no_worse_gate, primary_gate, ratio_gate, signature_gate
@@ -79,7 +81,7 @@ class _TimedModel:
         schema = SimpleNamespace(input_names=lambda: ["x"])
         self.metadata = SimpleNamespace(get_input_schema=lambda: schema)
 
-    def predict(self, frame):  # noqa: ANN001, ANN201
+    def predict(self, frame: Any) -> Any:
         import time
 
         self.calls += 1

@@ -116,7 +116,7 @@ def steady_p99_ms(candidate: Any, reference: Any, frame: pd.DataFrame) -> tuple[
     best = [float("inf"), float("inf")]
     for round_ in range(LATENCY_ROUNDS):
         measured = single_task_p99_ms([candidate, reference], frame)
-        best = [min(b, m) for b, m in zip(best, measured)]
+        best = [min(b, m) for b, m in zip(best, measured, strict=True)]
         if g.ratio_gate("latency", best[0], best[1], g.LATENCY_TOLERANCE, "ms", slack=g.LATENCY_SLACK_MS).passed:
             break
         log.info("single-task p99 %.1f ms against %.1f ms after round %d: measuring again", *best, round_ + 1)
