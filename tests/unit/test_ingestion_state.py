@@ -86,12 +86,15 @@ def test_state_fold_is_order_independent(settings: Settings, tmp_path: Path) -> 
     assert expected["users"][0]["seniority"] == 4
 
 
-def test_state_deltas_cost_the_hour_and_compact_into_a_base(
+def test_state_deltas_cost_the_hour_merge_into_daily_runs_and_runs_into_a_base(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from maestro_ml.ingestion import state as state_module
 
-    monkeypatch.setattr(state_module, "COMPACT_AFTER", 3)
+    monkeypatch.setattr(state_module, "COMPACT_AFTER", 2)  # hourly deltas per run
+    monkeypatch.setattr(state_module, "RUNS_PER_BASE", 2)  # runs per base rewrite
+    key = [lake.hour_key(HOUR + timedelta(hours=k)) for k in range(5)]
+    files_after: list[list[str]] = []
     for k in range(5):
         hour = HOUR + timedelta(hours=k)
         items = [
@@ -101,11 +104,11 @@ def test_state_deltas_cost_the_hour_and_compact_into_a_base(
         write_landing(settings, "part-0000.jsonl.gz", items, hour=hour)
         manifest = ingest_hour(hour, settings)
         assert manifest["state"]["rows_touched"]["tasks"] == (1 if k == 0 else 2)
-    # Hours 0-2 were compacted into the base when the third delta arrived; hours 3-4 are deltas.
+        files_after.append([Path(u).stem for u in lake.state_delta_uris(settings.lake_uri, "tasks")])
+    assert files_after[:3] == [[key[0]], [f"{key[0]}-{key[1]}"], [f"{key[0]}-{key[1]}", key[2]]]
+    # Hour 3 closed the second run, and two runs went into the base; hour 4 is a delta.
     assert storage.exists(lake.state_base_uri(settings.lake_uri, "tasks"))
-    assert [Path(u).stem for u in lake.state_delta_uris(settings.lake_uri, "tasks")] == [
-        lake.hour_key(HOUR + timedelta(hours=k)) for k in (3, 4)
-    ]
+    assert files_after[3:] == [[], [key[4]]]
     tasks = lake.read_state(settings.lake_uri, "tasks").to_pylist()
     assert [t["task_id"] for t in tasks] == [f"t_{k}" for k in range(5)]
     assert tasks[0]["status"] == events.TASK_STATUSES[4]  # the latest status change, from a delta

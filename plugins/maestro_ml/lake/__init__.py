@@ -10,8 +10,10 @@ Layout (``<lake>`` is ``Settings.lake_uri``, local path or ``s3://``)::
     <lake>/_manifests/ingest_events/<YYYYMMDDTHH>.json
         one manifest per ingest hour; writing it is the hour's commit point
     <lake>/state/<name>/base.parquet, <lake>/state/<name>/deltas/<YYYYMMDDTHH>.parquet
-        current-state tables (``events.STATE_SCHEMAS``): a compacted base plus one delta per
-        ingest hour since; ``read_state`` merges them
+    <lake>/state/<name>/deltas/<YYYYMMDDTHH>-<YYYYMMDDTHH>.parquet
+        current-state tables (``events.STATE_SCHEMAS``): a compacted base, runs of hourly
+        deltas merged into one file each, and one delta per ingest hour since; ``read_state``
+        merges them
 
 A data file is *committed* when the manifest of the hour in its name exists and carries
 the same token. Readers here only ever return committed rows, so files of a run that was
@@ -52,7 +54,9 @@ HOUR_KEY_FORMAT = "%Y%m%dT%H"
 _PART_RE = re.compile(r"^part-(?P<hour>\d{8}T\d{2})-(?P<token>[0-9A-Za-z]+)\.parquet$")
 _DT_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 _MANIFEST_RE = re.compile(r"^(\d{8}T\d{2})\.json$")
-_DELTA_RE = re.compile(r"^\d{8}T\d{2}\.parquet$")
+# An hour's delta (<hour>.parquet) or a run of hourly deltas merged into one (<first>-<last>.parquet).
+_HOUR_KEY_RE = re.compile(r"^\d{8}T\d{2}$")
+_DELTA_RE = re.compile(r"^\d{8}T\d{2}(-\d{8}T\d{2})?\.parquet$")
 
 # --------------------------------------------------------------------------- hours
 
@@ -122,8 +126,19 @@ def state_delta_uri(lake_uri: str, name: str, hour: datetime | str) -> str:
     return join_uri(state_dir(lake_uri, name), "deltas", f"{hour_key(hour)}.parquet")
 
 
+def state_delta_run_uri(lake_uri: str, name: str, first: datetime | str, last: datetime | str) -> str:
+    """The run file of the hourly deltas from ``first`` to ``last`` (hours, or their ``YYYYMMDDTHH`` keys)."""
+    keys = [v if isinstance(v, str) and _HOUR_KEY_RE.match(v) else hour_key(v) for v in (first, last)]
+    return join_uri(state_dir(lake_uri, name), "deltas", f"{keys[0]}-{keys[1]}.parquet")
+
+
+def is_delta_run(uri: str) -> bool:
+    """Whether a delta file is a merged run of hourly deltas (``<first>-<last>.parquet``), not one hour's."""
+    return "-" in posixpath.basename(uri)
+
+
 def state_delta_uris(lake_uri: str, name: str) -> list[str]:
-    """The deltas of a state table not yet compacted into its base, oldest ingest hour first."""
+    """The deltas of a state table not yet compacted into its base (hourly ones and merged runs), by first hour."""
     folder_uri = join_uri(state_dir(lake_uri, name), "deltas")
     local = storage.local_path(folder_uri)
     if local is not None:  # called for every table every hour: no fsspec round trip

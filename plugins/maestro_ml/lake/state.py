@@ -31,10 +31,10 @@ tasks     completion (``completed_at``) ``task_completed`` (latest completion; a
 
 Storage (``lake.state_dir``): each ingest hour writes one *delta* per table, the state rows
 its own events give (``events_to_state``), replacing that hour's earlier delta; every
-``COMPACT_AFTER`` deltas the table is compacted into its *base*. Readers
-(``lake.read_state``) merge base and deltas with the same last-writer-wins rule
-(``merge_states``), which is idempotent, so a delta merged twice (a kill during compaction)
-changes nothing. An hour therefore costs its own size, not the state's. Every file is
+``COMPACT_AFTER`` hourly deltas are merged into one *run* file, and every ``RUNS_PER_BASE`` runs
+into the table's *base* (``maestro_ml.ingestion.state``). Readers (``lake.read_state``) merge
+base, runs and deltas with the same last-writer-wins rule (``merge_states``), which is
+idempotent, so a delta merged twice (a kill during compaction) changes nothing. An hour therefore costs its own size, not the state's. Every file is
 written atomically; a retry after a kill simply re-applies the hour.
 
 """
