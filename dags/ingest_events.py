@@ -23,12 +23,14 @@ and a run with no hour to take is skipped, so nothing downstream runs on nothing
    within the hour and against the last 24 hours, validate with Great Expectations, and commit
    typed Parquet plus the hour's manifest atomically, then fold the hour into the users, teams,
    projects and tasks tables. An hour failing a critical expectation is not committed; the other
-   hours are, and the task then fails naming it, without retries (bad data stays bad). Last, the
-   state tables go through their own Great Expectations gate.
-3. **announce_days**: updates the `lake_events` Asset with the committed hours when a day is
-   complete (its 23:00 hour committed) or an earlier day changed (a catch-up, a backfill, a
-   re-ingest), and is skipped otherwise: `build_features` rebuilds those days once, about one
-   build per day of hours instead of one per hour.
+   hours are, and the task then fails naming it, without retries (bad data stays bad). Then the
+   state tables go through their own Great Expectations gate. Last, it updates the `lake_events`
+   Asset with the committed hours when a day is complete (its 23:00 hour committed) or an
+   earlier day changed (a catch-up, a backfill, a re-ingest), and not otherwise:
+   `build_features` rebuilds those days once, about one build per day of hours instead of one
+   per hour. (The event goes out through an asset alias, so an hour that closes no day emits
+   none; as a task of its own the announcement cost a process start and a scheduler hand-over,
+   a third of an hourly run under load.)
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from maestro_ml.orchestration.assets import LAKE_EVENTS
+from maestro_ml.orchestration.assets import LAKE_EVENTS, LAKE_EVENTS_UPDATES
 from maestro_ml.orchestration.defaults import INGEST_DEFAULT_ARGS
 from maestro_ml.orchestration.params import hour_param
 from maestro_ml.orchestration.tasks import fail_without_retry_on_bad_data, fail_without_retry_on_bad_params
@@ -66,30 +68,25 @@ def plan_hours(params: dict | None = None, data_interval_start=None) -> list[str
     return planned["hours"]
 
 
-@task(multiple_outputs=False)
-def ingest_hours(hours: list[str]) -> dict:
+@task(multiple_outputs=False, outlets=[LAKE_EVENTS_UPDATES])
+def ingest_hours(hours: list[str], outlet_events=None) -> dict:
+    from maestro_ml.ingestion.plan import closed_days
     from maestro_ml.ingestion.steps import ingest_range, validate_current_state
+    from maestro_ml.lake import committed_hours
 
     ingested = fail_without_retry_on_bad_data(ingest_range, hours)
     # The state gate runs in this process: as a task of its own it cost a process start, a third of
     # an hourly run's wall time, and bought nothing (it only reads what this task just committed).
     ingested["state_validation"] = fail_without_retry_on_bad_data(validate_current_state, ingested["hours"][-1])
-    return ingested
-
-
-@task(multiple_outputs=False, outlets=[LAKE_EVENTS])
-def announce_days(ingested: dict, outlet_events=None) -> list[str]:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    from maestro_ml.ingestion.plan import closed_days
-    from maestro_ml.lake import committed_hours
-
     days = closed_days(ingested["hours"], committed_hours(get_settings().lake_uri)[-1])
-    if not days:
-        raise AirflowSkipException("no day closed and no earlier day changed: features are built once a day")
-    # Consumers (build_features) read which hours changed from the asset event.
-    outlet_events[LAKE_EVENTS].extra = {"hours": ingested["hours"]}
-    return days
+    ingested["announced_days"] = days
+    if days:
+        # Consumers (build_features) read which hours changed from the asset event.
+        outlet_events[LAKE_EVENTS_UPDATES].add(LAKE_EVENTS, extra={"hours": ingested["hours"]})
+    else:
+        logging.getLogger(__name__).info("no day closed and no earlier day changed: no lake_events update "
+                                         "(features are built once a day)")
+    return ingested
 
 
 @dag(
@@ -120,8 +117,7 @@ def announce_days(ingested: dict, outlet_events=None) -> list[str]:
 )
 def ingest_events() -> None:
     hours = plan_hours()
-    ingested = ingest_hours(hours)
-    announce_days(ingested)
+    ingest_hours(hours)
 
 
 ingest_events()

@@ -43,7 +43,6 @@ def test_hours_ingest_with_conservation_and_state(run_dag, task_states, simulate
     dag_run = run_dag("ingest_events", conf={"start": "2026-11-01T20", "end": "2026-11-02T00"})
     assert str(dag_run.state) == "success", task_states(dag_run)
     # 23:00 committed: the day is complete, so the lake_events Asset is updated (build_features runs).
-    assert task_states(dag_run)["announce_days"] == "success"
     assert _lake_events() == before + 1
     for i in range(4):
         hour = START + timedelta(hours=i)
@@ -95,8 +94,6 @@ def test_critical_validation_failure_fails_the_run_and_blocks_downstream(
     assert str(dag_run.state) == "failed"
     # The GX gate runs inside ingest_hours, between dedupe and each hour's commit.
     assert states["ingest_hours"] == "failed"
-    for downstream in ("announce_days",):
-        assert states[downstream] == "upstream_failed", states
     assert lake.read_manifest(settings.lake_uri, hour) is None, "a failed hour must not be committed"
 
 
@@ -147,8 +144,8 @@ def test_a_range_run_backfills_every_hour_and_a_day_still_filling_sets_off_nothi
     assert str(run.state) == "success", task_states(run)
     assert all(lake.read_manifest(settings.lake_uri, START + timedelta(hours=h)) for h in range(8, 12))
     # 2026-11-02 is not complete yet: features are built once it is, not once per run.
-    assert task_states(run)["announce_days"] == "skipped"
-    assert _lake_events() == before
+    assert task_states(run)["ingest_hours"] == "success"
+    assert _lake_events() == before, "no lake_events update for a day still filling"
 
 
 def test_an_hour_without_files_is_skipped_and_sets_off_nothing(run_dag, task_states) -> None:
@@ -156,6 +153,6 @@ def test_an_hour_without_files_is_skipped_and_sets_off_nothing(run_dag, task_sta
     run = run_dag("ingest_events", conf={"partition": "2026-10-01T03"})  # nothing landed then
     states = task_states(run)
     assert states["plan_hours"] == "skipped"
-    assert {states[t] for t in ("ingest_hours", "announce_days")} == {"skipped"}
+    assert states["ingest_hours"] == "skipped"
     assert lake.read_manifest(get_settings().lake_uri, "2026-10-01T03") is None
     assert _lake_events() == before, "no asset event, so no feature build on nothing"

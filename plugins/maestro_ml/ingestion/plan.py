@@ -1,8 +1,7 @@
 """Which hours one ``ingest_events`` run takes, and which days its features call for.
 
-Kept apart from ``steps`` so the DAG's ``plan_hours`` and ``announce_days`` tasks import neither
-pandas nor Great Expectations: each is a process of its own, and those imports were most of their
-start-up time.
+Kept apart from ``steps`` so the DAG's ``plan_hours`` task imports neither pandas nor Great
+Expectations: it is a process of its own, and those imports were most of its start-up time.
 """
 
 from __future__ import annotations

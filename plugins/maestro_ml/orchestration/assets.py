@@ -5,12 +5,15 @@ This module imports the Airflow SDK, so only DAG files import it (never ``maestr
 
 from __future__ import annotations
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 # Raw product events in the landing zone, written by the product (and by simulate_activity in the demo).
 LANDING_EVENTS = Asset(name="landing_events", uri="maestro://landing/events", group="ingestion")
 # Typed, deduplicated, PII-masked and validated events plus current-state tables in the lake.
 LAKE_EVENTS = Asset(name="lake_events", uri="maestro://lake/events", group="ingestion")
+# What ingest_events lists as its outlet: through the alias a run emits a lake_events event only when a day closed
+# or an earlier day changed (a plain outlet emits one on every success, and build_features would run every hour).
+LAKE_EVENTS_UPDATES = AssetAlias(name="lake_events_updates", group="ingestion")
 # Point-in-time feature tables in the offline store (one directory per Feast feature view).
 OFFLINE_FEATURES = Asset(name="offline_features", uri="maestro://features/offline", group="features")
 # The latest feature values in the Feast online store, for scoring.
