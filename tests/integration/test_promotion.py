@@ -72,6 +72,23 @@ def test_the_duration_candidate_is_gated_on_error_and_interval_coverage(trained:
     assert evaluation.candidate.report["n"] == len(evaluation.candidate.per_unit) > 0
 
 
+def test_the_duration_baselines_learn_only_from_outcomes_known_before_the_holdout(trained: dict[str, Any]) -> None:
+    from maestro_ml.contracts.features import ASSIGNMENTS
+    from maestro_ml.features.offline import read_view
+    from maestro_ml.promotion.evaluate import TARGET, duration_history
+
+    settings = trained["settings"]
+    history = duration_history(settings, SPLIT)
+    known = read_view(settings.features_uri, ASSIGNMENTS.name, end=SPLIT)
+    assert len(history) == int(((known["completed"] == 1) & (known["duration_hours"] > 0)).sum()) > 0
+    later = read_view(settings.features_uri, ASSIGNMENTS.name, start=SPLIT)
+    assert (later["completed"] == 1).any(), "the tiny lake completes assignments during the holdout too"
+    assert len(duration_history(settings, END)) > len(history), "those are left out of the earlier history"
+    assert history[TARGET].gt(0).all() and history["project_id"].notna().all()
+    with pytest.raises(ValueError, match="nothing to learn from"):
+        duration_history(settings, START)
+
+
 def test_the_dag_refuses_a_manual_promotion_without_reason_then_promotes_forced_and_audits_it(
     trained: dict[str, Any], run_dag: Any, task_states: Any, tiny_features_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -148,15 +148,37 @@ def ranking_history(settings: Settings, start: datetime, end: datetime) -> pd.Da
                             manager_min_assignments=settings.manager_min_assignments)
 
 
+def duration_history(settings: Settings, start: datetime) -> pd.DataFrame:
+    """Completed assignments whose outcome was known before ``start`` (the holdout's first hour), within
+    ``LOOKBACK``, with their task's project and priority: all that the median baselines may learn from.
+
+    Medians taken on the holdout itself would know its outcomes: a baseline no model could fairly be asked to beat.
+    """
+    from maestro_ml.contracts.features import ASSIGNMENTS
+    from maestro_ml.features.offline import read_view
+    from maestro_ml.lake import read_state
+
+    lo = (pd.Timestamp(start) - pd.Timedelta(LOOKBACK)).to_pydatetime()
+    outcomes = read_view(settings.features_uri, ASSIGNMENTS.name, start=lo, end=start)
+    done = outcomes[(outcomes["completed"] == 1) & (outcomes["duration_hours"] > 0)]
+    if done.empty:
+        raise ValueError(f"no assignment was completed in the {LOOKBACK.days} days before the holdout ({start}): "
+                         "the duration baselines have nothing to learn from")
+    tasks = read_state(settings.lake_uri, "tasks").select(["task_id", "project_id", "priority"]).to_pandas()
+    history = done[["task_id", "duration_hours"]].merge(tasks, on="task_id", how="left")
+    return history.rename(columns={"duration_hours": TARGET})[[TARGET, "project_id", "priority"]]
+
+
 def strongest_baseline(model: str, frame: pd.DataFrame, settings: Settings, start: datetime, end: datetime,
-                       train: pd.DataFrame | None = None) -> Scored:
-    """The evaluation's strongest baseline on this holdout (by its mean primary metric)."""
+                       history: pd.DataFrame | None = None) -> Scored:
+    """The evaluation's strongest baseline on this holdout (by its mean primary metric), each baseline knowing
+    only what was known before the holdout began (``history``: for duration, ``duration_history`` by default)."""
     if model_spec(model).training_set == "ranking":
         scores = baseline_score_columns(frame, history=ranking_history(settings, start, end))
         scored = [score_ranker(f"baseline {name}", s, frame) for name, s in scores.items()]
         return max(scored, key=lambda s: float(np.mean(s.per_unit)) if len(s.per_unit) else -np.inf)
-    reference = train if train is not None else frame
-    guesses = dict(median_baselines(reference, frame))
+    history = duration_history(settings, start) if history is None else history
+    guesses = dict(median_baselines(history, frame))
     overall = guesses["global_median"][0] if len(frame) else float("nan")
     guesses["slip"] = slip_baseline(frame, 1.0, float(overall))
     scored = [score_duration(f"baseline {name}", guess, frame) for name, guess in guesses.items()]
