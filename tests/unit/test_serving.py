@@ -13,7 +13,7 @@ import torch
 from maestro_ml.training import data
 from maestro_ml.training.duration import Calibration, QuantileMLP
 from maestro_ml.training.ranker import ListwiseScorer
-from maestro_ml.training.serving import DURATION_COLUMNS, DurationModel, EnsembleRanker
+from maestro_ml.training.serving import DURATION_COLUMNS, DurationModel, EnsembleRanker, log_estimate, log_prior
 
 FEATURES = ["estimated_hours", "load", "skill_match"]
 
@@ -53,6 +53,36 @@ def test_the_duration_model_takes_raw_rows_with_missing_fields_and_extra_columns
     raw.loc[0, "estimated_hours"] = None
     predicted = model.predict(raw)
     assert len(predicted) == len(raw) and np.isfinite(predicted.to_numpy()).all()
+
+
+def test_the_duration_prior_is_the_slip_baseline_clipped_with_the_training_slip_where_a_user_has_no_history() -> None:
+    frame = pd.DataFrame({"estimated_hours": [4.0, 4.0, 4.0, None, 4.0],
+                          "avg_slip_ratio_90d": [1.5, None, 50.0, 2.0, 0.0]})
+    prior = np.exp(log_prior(frame, missing=np.log(9.0), fallback_slip=1.2))
+    np.testing.assert_allclose(prior, [6.0, 4.8, 16.0, 9.0, 4.8])  # slip, fallback, clipped to 4x, no estimate
+    np.testing.assert_allclose(log_prior(frame, np.log(9.0), None), log_estimate(frame, np.log(9.0)))
+    no_column = np.exp(log_prior(frame.drop(columns="avg_slip_ratio_90d"), np.log(9.0), 1.2))
+    np.testing.assert_allclose(no_column, [4.8, 4.8, 4.8, 9.0, 4.8])
+
+
+def test_a_duration_bundle_keeps_its_prior_and_one_saved_before_the_slip_prior_loads_on_the_estimate(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    frame = _frame().assign(avg_slip_ratio_90d=np.linspace(0.5, 3.0, 60))
+    base = _duration_model(frame)
+    with_slip = DurationModel(base.net, base.standardizer, base.calibration, 1.0, fallback_slip=1.3)
+    loaded = DurationModel.load(with_slip.save(tmp_path / "slip"))
+    assert loaded.fallback_slip == 1.3
+    pd.testing.assert_frame_equal(loaded.predict(frame), with_slip.predict(frame))
+    assert not np.allclose(with_slip.predict(frame).to_numpy(), base.predict(frame).to_numpy())
+    old = base.save(tmp_path / "old")
+    meta = json.loads((old / "duration.json").read_text())
+    meta.pop("fallback_slip")  # a bundle written before the slip prior existed
+    (old / "duration.json").write_text(json.dumps(meta))
+    assert DurationModel.load(old).fallback_slip is None
+    pd.testing.assert_frame_equal(DurationModel.load(old).predict(frame), base.predict(frame))
 
 
 def test_torch_weights_load_without_unpickling_code(tmp_path: Path) -> None:

@@ -63,3 +63,22 @@ def test_a_row_cap_keeps_whole_decisions_drawn_from_the_whole_window_the_same_wa
     assert kept.nunique() == 200 and kept.min() < 100 and kept.max() > 900, "drawn from the whole window"
     assert (sample_whole_groups(groups, 1_000, seed=3) == keep).all()
     assert sample_whole_groups(pd.Series([1, 1, 1]), 2).all(), "one decision larger than the cap stays whole"
+
+
+def test_the_standardizer_clips_serving_values_to_the_training_range_and_an_old_bundle_keeps_its_transform() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from maestro_ml.training.data import Standardizer
+
+    train = pd.DataFrame({"age_hours": [0.0, 0.0, 0.0, 2.0], "load": [0.1, 0.2, 0.3, 0.4]})
+    fitted = Standardizer.fit(train, ["age_hours", "load"])
+    served = pd.DataFrame({"age_hours": [100.0, np.nan], "load": [-5.0, 0.25]})
+    # An open task scored 100 hours after creation reads as the oldest training row, not 115 deviations out.
+    np.testing.assert_allclose(fitted.transform(served), fitted.transform(
+        pd.DataFrame({"age_hours": [2.0, 0.0], "load": [0.1, 0.25]})))
+    again = Standardizer.from_dict(fitted.to_dict())
+    np.testing.assert_array_equal(again.transform(served), fitted.transform(served))
+    old = {k: v for k, v in fitted.to_dict().items() if k not in ("lows", "highs")}  # saved before the clip
+    unclipped = Standardizer.from_dict(old).transform(served)
+    assert unclipped[0, 0] > 100, "a bundle saved before the clip transforms as it did when it was validated"

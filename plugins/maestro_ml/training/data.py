@@ -108,12 +108,20 @@ def group_sizes(frame: pd.DataFrame) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Standardizer:
-    """Median imputation and z-scoring with statistics of the training set only (no leakage from valid/test)."""
+    """Median imputation, clipping to the training range and z-scoring, with statistics of the training set only
+    (no leakage from valid/test).
+
+    The clip is for serving: an open task scored 100 hours after it was created has an ``age_hours`` no training
+    row had (decisions are mostly taken at creation), a z-score of hundreds, and a network extrapolates that
+    into a forecast of 15,000 hours. At the edge of what it learned from, it predicts what it learned there.
+    """
 
     columns: tuple[str, ...]
     medians: np.ndarray
     means: np.ndarray
     scales: np.ndarray
+    lows: np.ndarray | None = None  # None: a bundle saved before the clip (transformed as it was then)
+    highs: np.ndarray | None = None
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, columns: list[str]) -> Standardizer:
@@ -122,22 +130,30 @@ class Standardizer:
         filled = np.where(np.isnan(values), medians, values)
         means = filled.mean(axis=0) if len(values) else np.zeros(len(columns))
         scales = filled.std(axis=0) if len(values) else np.ones(len(columns))
-        return cls(tuple(columns), medians, means, np.where(scales > 1e-9, scales, 1.0))
+        lows = filled.min(axis=0) if len(values) else np.full(len(columns), -np.inf)
+        highs = filled.max(axis=0) if len(values) else np.full(len(columns), np.inf)
+        return cls(tuple(columns), medians, means, np.where(scales > 1e-9, scales, 1.0), lows, highs)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         values = frame[list(self.columns)].to_numpy(dtype=np.float64)
         filled = np.where(np.isnan(values), self.medians, values)
+        if self.lows is not None and self.highs is not None:
+            filled = np.clip(filled, self.lows, self.highs)
         return ((filled - self.means) / self.scales).astype(np.float32)
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Standardizer:
+        bounds = [np.array(state[k], dtype=np.float64) if k in state else None for k in ("lows", "highs")]
         return cls(tuple(state["columns"]), np.array(state["medians"], dtype=np.float64),
-                   np.array(state["means"], dtype=np.float64), np.array(state["scales"], dtype=np.float64))
+                   np.array(state["means"], dtype=np.float64), np.array(state["scales"], dtype=np.float64), *bounds)
 
     def to_dict(self) -> dict[str, list[float] | list[str]]:
-        return {
+        state: dict[str, list[float] | list[str]] = {
             "columns": list(self.columns),
             "medians": self.medians.tolist(),
             "means": self.means.tolist(),
             "scales": self.scales.tolist(),
         }
+        if self.lows is not None and self.highs is not None:
+            state |= {"lows": self.lows.tolist(), "highs": self.highs.tolist()}
+        return state

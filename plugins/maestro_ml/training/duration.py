@@ -6,12 +6,14 @@ loss; the caller adds the log estimate back); the
 point prediction is the median (what minimises absolute error). Quantile regression alone tends
 to under-cover on new data, so the 80% and 90% intervals are then widened (or narrowed) by split
 conformal calibration on the validation set (conformalised quantile regression, Romano et al.
-2019): coverage on exchangeable data is then at least the nominal level.
+2019): coverage on exchangeable data is then at least the nominal level, and, with the margins taken
+at a slightly higher level (``Calibration.fit``), at least nominal for 9 calibration sets in 10.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -19,6 +21,8 @@ from torch import nn
 
 QUANTILES = (0.05, 0.10, 0.50, 0.90, 0.95)
 INTERVALS = {80: (1, 3), 90: (0, 4)}  # nominal coverage -> (lower, upper) quantile index
+# The probability, over the draw of the calibration set, that an interval's coverage is at least nominal.
+CALIBRATION_CONFIDENCE = 0.9
 
 
 class QuantileMLP(nn.Module):
@@ -59,12 +63,24 @@ class Calibration:
     margins: dict[int, float]
 
     @classmethod
-    def fit(cls, log_quantiles: np.ndarray, log_target: np.ndarray) -> Calibration:
+    def fit(cls, log_quantiles: np.ndarray, log_target: np.ndarray,
+            confidence: float = CALIBRATION_CONFIDENCE) -> Calibration:
+        """Margins from the conformity scores of a calibration set (the validation split).
+
+        Split conformal's plain rank gives nominal coverage *on average over calibration sets*; one set of a few
+        hundred rows misses it by a binomial standard deviation or more (0.90 +/- 0.014 at 489 rows, the demo's),
+        and a model serves on the set it drew. So each margin is taken at the level that holds the nominal
+        coverage with probability ``confidence`` over that draw (training-conditional conformal, Vovk 2012,
+        normal approximation): about +1.7 points at 489 rows, vanishing as the set grows.
+        """
         margins = {}
         n = len(log_target)
+        z = NormalDist().inv_cdf(confidence) if 0.5 < confidence < 1 else 0.0
         for level, (lo, hi) in INTERVALS.items():
             scores = np.maximum(log_quantiles[:, lo] - log_target, log_target - log_quantiles[:, hi])
-            rank = min(int(np.ceil((n + 1) * level / 100.0)), n) - 1 if n else 0
+            nominal = level / 100.0
+            adjusted = min(1.0, nominal + z * np.sqrt(nominal * (1 - nominal) / n)) if n else nominal
+            rank = min(int(np.ceil((n + 1) * adjusted)), n) - 1 if n else 0
             margins[level] = float(np.sort(scores)[rank]) if n else 0.0
         return cls(margins)
 

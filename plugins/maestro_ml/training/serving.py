@@ -146,22 +146,53 @@ def log_estimate(frame: pd.DataFrame, missing: float = 0.0) -> np.ndarray:
     return np.where(known, np.log(np.where(known, estimate, 1.0)), missing)
 
 
+# The assignee's recent slip enters the prior clipped: one task 10x over its estimate in an otherwise empty
+# history is not a rule for the next one.
+SLIP_PRIOR_BOUNDS = (0.25, 4.0)
+
+
+def log_prior(frame: pd.DataFrame, missing: float = 0.0, fallback_slip: float | None = None) -> np.ndarray:
+    """log of the duration expected before the model speaks, in hours: what the network learns departures from.
+
+    With ``fallback_slip`` None: the task's estimate (``log_estimate``). Otherwise the estimate times the
+    assignee's recent slip (``avg_slip_ratio_90d``, clipped to ``SLIP_PRIOR_BOUNDS``; ``fallback_slip``, the
+    training median, where they have none): the slip baseline, so a network that learns nothing is that
+    baseline, and one trained on a few weeks need not rediscover, from a standardised ratio, a rule that holds
+    as histories grow. ``missing`` (log-hours) where there is no positive estimate.
+    """
+    base = log_estimate(frame, missing)
+    if fallback_slip is None:
+        return base
+    known = np.isfinite(_floats(frame, "estimated_hours")) & (_floats(frame, "estimated_hours") > 0)
+    slip = _floats(frame, "avg_slip_ratio_90d")
+    slip = np.clip(np.where(np.isfinite(slip) & (slip > 0), slip, fallback_slip), *SLIP_PRIOR_BOUNDS)
+    return np.where(known, base + np.log(slip), base)
+
+
+def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
 class DurationModel:
     """The served duration model: hours from assignment to completion, the median and calibrated intervals."""
 
     def __init__(self, net: nn.Module, standardizer: data.Standardizer, calibration: Calibration,
-                 missing_estimate_log_hours: float = 0.0) -> None:
+                 missing_estimate_log_hours: float = 0.0, fallback_slip: float | None = None) -> None:
         self.net, self.standardizer, self.calibration = net, standardizer, calibration
         self.missing_estimate_log_hours = missing_estimate_log_hours
+        self.fallback_slip = fallback_slip  # None: a model trained on the estimate alone (before the slip prior)
 
     @property
     def features(self) -> list[str]:
         return list(self.standardizer.columns)
 
     def log_quantiles(self, frame: pd.DataFrame) -> np.ndarray:
-        """The network's 5 quantiles of log-hours (the log estimate added back), before calibration."""
+        """The network's 5 quantiles of log-hours (the log prior added back), before calibration."""
         x = self.standardizer.transform(feature_matrix(frame, self.standardizer.columns))
-        return predict_log_quantiles(self.net, x) + log_estimate(frame, self.missing_estimate_log_hours)[:, None]
+        prior = log_prior(frame, self.missing_estimate_log_hours, self.fallback_slip)
+        return predict_log_quantiles(self.net, x) + prior[:, None]
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         q = self.log_quantiles(frame)
@@ -175,7 +206,8 @@ class DurationModel:
         (bundle / "duration.json").write_text(json.dumps(
             {"net": net, "standardizer": self.standardizer.to_dict(),
              "margins": {str(k): v for k, v in self.calibration.margins.items()},
-             "missing_estimate_log_hours": self.missing_estimate_log_hours}, indent=2))
+             "missing_estimate_log_hours": self.missing_estimate_log_hours,
+             "fallback_slip": self.fallback_slip}, indent=2))
         return bundle
 
     @classmethod
@@ -183,8 +215,9 @@ class DurationModel:
         meta = json.loads((bundle / "duration.json").read_text())
         net = load_module(QuantileMLP, meta["net"], bundle / "weights.pt")
         calibration = Calibration({int(k): float(v) for k, v in meta["margins"].items()})
+        fallback = meta.get("fallback_slip")
         return cls(net, data.Standardizer.from_dict(meta["standardizer"]), calibration,
-                   float(meta.get("missing_estimate_log_hours", 0.0)))
+                   float(meta.get("missing_estimate_log_hours", 0.0)), None if fallback is None else float(fallback))
 
 
 class DurationPyfunc(PythonModel):  # type: ignore[misc]

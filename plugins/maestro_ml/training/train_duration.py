@@ -21,8 +21,9 @@ from maestro_ml.evaluation.duration import (
 from maestro_ml.evaluation.ranking import TRUTH_KEYS
 from maestro_ml.training import data
 from maestro_ml.training.duration import Calibration, QuantileMLP, pinball_loss, predict_log_quantiles
-from maestro_ml.training.loop import LoopConfig, LoopResult, add_arguments, fit, outputs
-from maestro_ml.training.serving import DurationModel, DurationPyfunc, log_estimate
+from maestro_ml.training.loop import LoopConfig, LoopResult, fit, outputs
+from maestro_ml.training.loop import add_arguments as add_loop_arguments
+from maestro_ml.training.serving import DurationModel, DurationPyfunc, log_prior
 from maestro_ml.training.tracking import log_bundle_pyfunc, log_curves, report_metrics
 
 TARGET = "outcome_duration_hours"
@@ -35,8 +36,8 @@ assignee, with an 80% and a 90% interval, to plan timelines. Not a measure of an
 **Data window.** Train: {train_window}. Validation (early stopping and interval calibration): {valid_window}.
 Rows: {train_rows:,} train / {valid_rows:,} validation (completed assignments only).
 
-**Model.** MLP on standardized features with 5 quantile heads on log(duration / estimate) (a task without an
-estimate: log(duration) minus {missing_offset:.2f}, the training median for such tasks)
+**Model.** MLP on standardized features with 5 quantile heads on log(duration / prior), the prior being {prior}
+(a task without an estimate: log(duration) minus {missing_offset:.2f}, the training median for such tasks)
 (pinball loss); the point prediction is the median; intervals are conformally calibrated on validation (margins
 {margins}).
 
@@ -50,7 +51,22 @@ validation weeks; a shift in how work is done needs recalibration.
 """
 
 
-__all__ = ["add_arguments", "run"]  # add_arguments: the PyTorch flags are all this model has
+__all__ = ["add_arguments", "run"]
+
+PRIORS = ("estimate_x_slip", "estimate")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The PyTorch loop's flags, and what the network learns departures from."""
+    add_loop_arguments(parser)
+    parser.add_argument("--prior", choices=PRIORS, default=PRIORS[0],
+                        help="what the quantile heads learn log departures from: the estimate times the assignee's "
+                             "recent slip (the slip baseline), or the estimate alone")
+
+
+def fallback_slip(args: argparse.Namespace, train: pd.DataFrame) -> float | None:
+    """The slip of an assignee without history (the training median), or None when the prior is the estimate alone."""
+    return global_median_slip(train) if getattr(args, "prior", PRIORS[0]) == "estimate_x_slip" else None
 
 
 def _window(frame: pd.DataFrame | None) -> str:
@@ -81,16 +97,16 @@ def missing_estimate_offset(train: pd.DataFrame) -> float:
 
 
 def _train_network(args: argparse.Namespace, train: pd.DataFrame, valid: pd.DataFrame, standardizer: data.Standardizer,
-                   train_digest: str, missing: float) -> tuple[QuantileMLP, LoopResult]:
+                   train_digest: str, missing: float, slip: float | None) -> tuple[QuantileMLP, LoopResult]:
     """The quantile MLP with early stopping on validation MAE of the median."""
     import torch
 
     x_train, x_valid = standardizer.transform(train), standardizer.transform(valid)
     # The target is the log slip, log(duration / estimate): the estimate carries most of the scale, so
     # the network learns what moves a task away from its estimate instead of the estimate itself.
-    y_train = (np.log(train[TARGET].to_numpy(dtype=np.float64)) - log_estimate(train, missing)).astype(np.float32)
+    y_train = (np.log(train[TARGET].to_numpy(dtype=np.float64)) - log_prior(train, missing, slip)).astype(np.float32)
     y_valid = valid[TARGET].to_numpy(dtype=np.float64)
-    log_est_valid = log_estimate(valid, missing).astype(np.float32)
+    log_est_valid = log_prior(valid, missing, slip).astype(np.float32)
     net = QuantileMLP(len(standardizer.columns), hidden=args.hidden, dropout=args.dropout)
 
     def batches(rng: np.random.Generator) -> list[tuple[torch.Tensor, ...]]:
@@ -204,7 +220,7 @@ def _plot_predictions(predictions: Predictions, path: Path) -> None:
 
 
 def _model_card(train: pd.DataFrame, valid: pd.DataFrame, calibration: Calibration, valid_report: dict[str, Any],
-                missing_offset: float) -> str:
+                missing_offset: float, slip: float | None) -> str:
     table = "\n".join(
         ["| model | MAE h | MAPE | coverage 80% | coverage 90% |", "|---|---|---|---|---|"]
         + [f"| {name} | {r.get('mae', float('nan')):.2f} | {r.get('mape', float('nan')):.3f} | "
@@ -215,6 +231,8 @@ def _model_card(train: pd.DataFrame, valid: pd.DataFrame, calibration: Calibrati
         train_window=_window(train), valid_window=_window(valid), train_rows=len(train), valid_rows=len(valid),
         margins={k: round(v, 3) for k, v in calibration.margins.items()}, metrics_table=table,
         missing_offset=missing_offset,
+        prior="the estimate" if slip is None else (
+            f"the estimate times the assignee's recent slip ratio ({slip:.2f}, the training median, without history)"),
     )
 
 
@@ -235,12 +253,12 @@ def run(
     train, valid = _completed(train), _completed(valid)
     standardizer = data.Standardizer.fit(train, data.feature_columns(train))
     started = time.perf_counter()
-    missing = missing_estimate_offset(train)
-    net, loop = _train_network(args, train, valid, standardizer, train_digest, missing)
+    missing, slip = missing_estimate_offset(train), fallback_slip(args, train)
+    net, loop = _train_network(args, train, valid, standardizer, train_digest, missing, slip)
     train_seconds = time.perf_counter() - started
-    valid_log_q = predict_log_quantiles(net, standardizer.transform(valid)) + log_estimate(valid, missing)[:, None]
+    valid_log_q = predict_log_quantiles(net, standardizer.transform(valid)) + log_prior(valid, missing, slip)[:, None]
     calibration = Calibration.fit(valid_log_q, np.log(valid[TARGET].to_numpy(dtype=np.float64)))
-    model = DurationModel(net, standardizer, calibration, missing)
+    model = DurationModel(net, standardizer, calibration, missing, slip)
 
     truth = (data.read_truth(args.truth_uri, [*TRUTH_KEYS, "median_duration_hours"], [valid, test])
              if args.truth_uri else None)
@@ -255,7 +273,7 @@ def run(
 
     (workdir / "evaluation.json").write_text(json.dumps(reports, indent=2, default=float))
     _plot_predictions(predictions, workdir / "predicted_vs_actual.png")
-    (workdir / "model_card.md").write_text(_model_card(train, valid, calibration, reports["valid"], missing))
+    (workdir / "model_card.md").write_text(_model_card(train, valid, calibration, reports["valid"], missing, slip))
     for name in ("evaluation.json", "predicted_vs_actual.png", "model_card.md"):
         mlflow.log_artifact(str(workdir / name))
     _log_model(model, valid.head(200), workdir)
