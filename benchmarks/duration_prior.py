@@ -55,6 +55,7 @@ def train(prior: str, seed: int, sets: Path, tracking_uri: str, epochs: int) -> 
 def main() -> int:
     args = parse_args()
     os.environ["MAESTRO_HOME"] = args.home
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     import mlflow
     import numpy as np
     import pandas as pd
@@ -65,11 +66,15 @@ def main() -> int:
 
     settings = get_settings()
     lake = Path(settings.lake_uri)
-    sets = newest([p.parent for p in lake.glob("training_sets/task_duration/*/train.parquet")], "duration training sets")
     holdout_path = newest(list(lake.glob("_promotion/task_duration/*/holdout.parquet")), "duration promotion holdout")
     frame = pd.read_parquet(holdout_path)
     frame = frame[frame[TARGET].notna() & (frame[TARGET] > 0)].reset_index(drop=True)
     start = pd.Timestamp(frame["assigned_at"].min()).floor("D").to_pydatetime()
+    # The sets the judged model was trained on: the newest whose test split ends before the holdout (a retraining
+    # after it, as make demo's, has the holdout inside its window).
+    before = [p.parent for p in lake.glob("training_sets/task_duration/*/test.parquet")
+              if pd.read_parquet(p, columns=["assigned_at"])["assigned_at"].max() < pd.Timestamp(start)]
+    sets = newest(before, "duration training sets before the holdout")
     end = pd.Timestamp(frame["assigned_at"].max()).ceil("D").to_pydatetime()
     history = duration_history(settings, start)
     baseline = strongest_baseline("task_duration", frame, settings, start, end, history=history)
