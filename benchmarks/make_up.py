@@ -49,7 +49,8 @@ def parse_args() -> argparse.Namespace:
                         help="seconds to wait after the milestone before the one-hour runs (let other runs finish)")
     parser.add_argument("--seed-days", type=int, default=14, help="days of demo events to seed (MAESTRO_SEED_DAYS)")
     parser.add_argument("--until", default="duration",
-                        choices=["catch_up", "features", "ranker", "duration", "promoted", "scored"],
+                        choices=["catch_up", "features", "ranker", "duration", "promoted", "scored", "ranker_champion",
+                                 "duration_champion"],
                         help="stop once this milestone (and those before it in time) is reached")
     return parser.parse_args()
 
