@@ -140,6 +140,14 @@ def test_the_scores_equal_a_direct_call_of_the_champion_pyfunc_on_the_same_featu
     np.testing.assert_allclose(got, np.asarray(d_direct, dtype=np.float64), rtol=1e-6)
     assert (got[:, 0] > 0).all() and (got[:, 3] <= got[:, 0]).all() and (got[:, 0] <= got[:, 4]).all()
 
+    # Open tasks are scored hours or days after the decision time the model learned from (ages, overdue flags
+    # no training row had): their forecasts must stay on the scale of the durations it learned, not extrapolate.
+    from maestro_ml.contracts.features import ASSIGNMENTS
+    from maestro_ml.features.offline import read_view
+
+    learned = read_view(settings.features_uri, ASSIGNMENTS.name)["duration_hours"].max()
+    assert scores["duration_p50_hours"].max() <= 10 * learned, (scores["duration_p50_hours"].max(), learned)
+
 
 def test_the_online_vector_of_a_pair_equals_its_point_in_time_offline_vector(env: dict[str, Any]) -> None:
     """Train/serve skew: what scoring reads online at t is what a training set joins offline at t."""
