@@ -210,3 +210,16 @@ def test_the_local_join_gives_what_feasts_get_historical_features_gives(store: A
     assert local[features].notna().to_numpy().mean() > 0.8
     _assert_same_values(local, feast, features)
 
+
+
+def test_a_duration_set_of_every_assignment_keeps_the_unfinished_ones_with_the_same_features(store: Any) -> None:
+    """Monitoring's current sample: a day's assignments, finished or not (only its quick ones have finished)."""
+    day = START + timedelta(days=1)
+    finished = training_set("duration", day, day + timedelta(days=1), store=store)
+    every = training_set("duration", day, day + timedelta(days=1), store=store, completed_only=False)
+    assert len(every) > len(finished) > 0
+    assert every["outcome_duration_hours"].isna().any()
+    assert set(finished["decision_id"]) <= set(every["decision_id"])
+    same = every.set_index("decision_id").loc[finished["decision_id"], finished.columns.drop("decision_id")]
+    pd.testing.assert_frame_equal(same.reset_index(drop=True),
+                                  finished.drop(columns="decision_id").reset_index(drop=True), check_dtype=False)

@@ -174,16 +174,21 @@ def ranking_entities(
     return _finish_entities(frame)[[*ENTITY_COLUMNS, "chosen"]]
 
 
-def duration_entities(lake_uri: str, features_uri: str, start: datetime | str, end: datetime | str) -> pd.DataFrame:
-    """One row per assignment started in ``[start, end)`` that was completed by that assignee."""
+def duration_entities(lake_uri: str, features_uri: str, start: datetime | str, end: datetime | str,
+                      completed_only: bool = True) -> pd.DataFrame:
+    """One row per assignment started in ``[start, end)`` that was completed by that assignee (every assignment
+    with ``completed_only=False``: what is served, before anyone knows which will finish)."""
     lo, hi = utc_timestamp(start), utc_timestamp(end)
     decisions, _ = _decisions(lake_uri, lo, hi)
-    outcomes = read_view(features_uri, ASSIGNMENTS.name, start=lo.to_pydatetime())
-    done = outcomes[outcomes["completed"] == 1][["task_id", "user_id", "assigned_at_unix"]]
     decisions = decisions.assign(
         user_id=decisions["assignee_id"],
         assigned_at_unix=decisions["occurred_at"].astype("int64") // 1_000_000_000,
     )
+    if not completed_only:
+        frame = decisions.drop_duplicates(["decision_id"]).sort_values(["occurred_at", "decision_id"], kind="mergesort")
+        return _finish_entities(frame.reset_index(drop=True))[ENTITY_COLUMNS]
+    outcomes = read_view(features_uri, ASSIGNMENTS.name, start=lo.to_pydatetime())
+    done = outcomes[outcomes["completed"] == 1][["task_id", "user_id", "assigned_at_unix"]]
     frame = decisions.merge(done, on=["task_id", "user_id", "assigned_at_unix"], how="inner")
     frame = frame.drop_duplicates(["decision_id"]).sort_values(["occurred_at", "decision_id"], kind="mergesort")
     return _finish_entities(frame.reset_index(drop=True))[ENTITY_COLUMNS]
@@ -280,10 +285,13 @@ def training_set(
     chunk_rows: int = CHUNK_ROWS,
     engine: JoinEngine = "local",
     add_chosen: bool = False,
+    completed_only: bool = True,
 ) -> pd.DataFrame:
     """A point-in-time-correct training set of ``kind`` for the decisions in ``[start, end)``.
 
-    Ranking sets use the candidate rule of ``ranking_entities`` (``add_chosen`` only for training).
+    Ranking sets use the candidate rule of ``ranking_entities`` (``add_chosen`` only for training). Duration
+    sets hold completed assignments only, unless ``completed_only`` is False (monitoring's current sample: a
+    day's assignments filtered on having finished by now would be its quick ones, and drift for that alone).
 
     Columns: the entity columns (``decision_id, task_id, user_id, project_id, reporter_id, assigned_at,
     event_timestamp, request_time_unix``; ``chosen`` for ranking), the feature service's features
@@ -303,7 +311,7 @@ def training_set(
         entities = ranking_entities(settings.lake_uri, start, end, max_candidates=max_candidates, seed=seed,
                                     add_chosen=add_chosen, manager_min_assignments=settings.manager_min_assignments)
     elif kind == "duration":
-        entities = duration_entities(settings.lake_uri, settings.features_uri, start, end)
+        entities = duration_entities(settings.lake_uri, settings.features_uri, start, end, completed_only)
     else:
         raise ValueError(f"unknown training-set kind {kind!r}; expected 'ranking' or 'duration'")
     if max_rows is not None and len(entities) > max_rows:

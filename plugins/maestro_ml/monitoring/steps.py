@@ -107,7 +107,7 @@ def reference_sample(champion: Champion, rows: int, settings: Settings) -> pd.Da
 
 def current_sample(model: str, day: date, rows: int, settings: Settings) -> pd.DataFrame | None:
     """The last day of decisions up to the end of ``day`` (or of the lake's data, if earlier), point in time,
-    by the training sets' code (a seeded sample of whole decisions)."""
+    by the training sets' code (a seeded sample of whole decisions; for duration, finished or not)."""
     from maestro_ml.contracts.training_sets import sample_whole_groups
     from maestro_ml.features.training_sets import training_set
     from maestro_ml.lake import committed_hours
@@ -120,7 +120,11 @@ def current_sample(model: str, day: date, rows: int, settings: Settings) -> pd.D
     start = end - timedelta(days=1)
     spec = model_spec(model)
     try:
-        frame = training_set(spec.training_set, start, end, settings=settings, feature_service=spec.feature_service)
+        # Every assignment of the day, finished or not: only the quick ones have finished yet, and a sample of
+        # those alone drifts from the training set (completed assignments of earlier weeks) in every stationary
+        # world (estimates, due dates, urgency).
+        frame = training_set(spec.training_set, start, end, settings=settings, feature_service=spec.feature_service,
+                             completed_only=False)
     except NoDataError:
         return None
     if len(frame) > rows:
