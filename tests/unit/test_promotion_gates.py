@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from maestro_ml.promotion.gates import Decision, coverage_gate, no_worse_gate, primary_gate, ratio_gate, signature_gate
 
@@ -71,42 +72,63 @@ def test_the_signature_must_only_name_features_the_service_provides() -> None:
     assert not gate.passed and gate.detail == "z"
 
 
-class _TimedModel:
-    """A stand-in pyfunc whose calls take ``delay_ms`` (plus ``stall_ms`` on each of its first ``stalled`` calls)."""
+class _Clock:
+    """The latency measurement's clock, advanced only by the stand-in models: the tests time nothing real."""
 
-    def __init__(self, delay_ms: float, stall_ms: float = 0.0, stalled: int = 0) -> None:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class _TimedModel:
+    """A stand-in pyfunc whose calls take ``delay_ms`` on ``clock`` (plus ``stall_ms`` on each of its first
+    ``stalled`` calls)."""
+
+    def __init__(self, clock: _Clock, delay_ms: float, stall_ms: float = 0.0, stalled: int = 0) -> None:
         from types import SimpleNamespace
 
-        self.delay_ms, self.stall_ms, self.stalled, self.calls = delay_ms, stall_ms, stalled, 0
+        self.clock, self.delay_ms, self.stall_ms, self.stalled, self.calls = clock, delay_ms, stall_ms, stalled, 0
         schema = SimpleNamespace(input_names=lambda: ["x"])
         self.metadata = SimpleNamespace(get_input_schema=lambda: schema)
 
     def predict(self, frame: Any) -> Any:
-        import time
-
         self.calls += 1
-        time.sleep((self.delay_ms + (self.stall_ms if self.calls <= self.stalled else 0.0)) / 1000)
+        self.clock.now += (self.delay_ms + (self.stall_ms if self.calls <= self.stalled else 0.0)) / 1000
         return np.zeros(len(frame))
 
 
-def test_a_stall_during_one_latency_round_does_not_make_an_equal_candidate_look_slower() -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    from maestro_ml.promotion import evaluate
+
+    fake = _Clock()
+    monkeypatch.setattr(evaluate, "time", fake)
+    return fake
+
+
+def test_a_stall_during_one_latency_round_does_not_make_an_equal_candidate_look_slower(clock: _Clock) -> None:
     import pandas as pd
 
     from maestro_ml.promotion.evaluate import LATENCY_CALLS, steady_p99_ms
 
     frame = pd.DataFrame({"x": [1.0]})
     # The candidate's whole first round stalls (warm-up + 100 calls), as on a machine busy with something else.
-    candidate = _TimedModel(1.0, stall_ms=20.0, stalled=LATENCY_CALLS + 1)
-    cand_ms, ref_ms = steady_p99_ms(candidate, _TimedModel(1.0), frame)
+    candidate = _TimedModel(clock, 1.0, stall_ms=20.0, stalled=LATENCY_CALLS + 1)
+    cand_ms, ref_ms = steady_p99_ms(candidate, _TimedModel(clock, 1.0), frame)
     assert ratio_gate("latency", cand_ms, ref_ms, 1.5, "ms", slack=2.0).passed, (cand_ms, ref_ms)
     assert candidate.calls > LATENCY_CALLS + 1, "it measured again after the stalled round"
+    assert cand_ms == pytest.approx(1.0) and ref_ms == pytest.approx(1.0)
 
 
-def test_a_candidate_slower_in_every_latency_round_is_measured_slower() -> None:
+def test_a_candidate_slower_in_every_latency_round_is_measured_slower(clock: _Clock) -> None:
     import pandas as pd
 
-    from maestro_ml.promotion.evaluate import steady_p99_ms
+    from maestro_ml.promotion.evaluate import LATENCY_CALLS, LATENCY_ROUNDS, steady_p99_ms
 
-    cand_ms, ref_ms = steady_p99_ms(_TimedModel(8.0), _TimedModel(1.0), pd.DataFrame({"x": [1.0]}))
+    candidate = _TimedModel(clock, 8.0)
+    cand_ms, ref_ms = steady_p99_ms(candidate, _TimedModel(clock, 1.0), pd.DataFrame({"x": [1.0]}))
     assert not ratio_gate("latency", cand_ms, ref_ms, 1.5, "ms", slack=2.0).passed, (cand_ms, ref_ms)
-    assert cand_ms >= 8.0 > ref_ms * 1.5
+    assert (cand_ms, ref_ms) == (pytest.approx(8.0), pytest.approx(1.0))
+    assert candidate.calls == LATENCY_ROUNDS * (LATENCY_CALLS + 1), "every round measured before rejecting"
