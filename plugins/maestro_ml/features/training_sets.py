@@ -184,12 +184,11 @@ def duration_entities(lake_uri: str, features_uri: str, start: datetime | str, e
         user_id=decisions["assignee_id"],
         assigned_at_unix=decisions["occurred_at"].astype("int64") // 1_000_000_000,
     )
-    if not completed_only:
-        frame = decisions.drop_duplicates(["decision_id"]).sort_values(["occurred_at", "decision_id"], kind="mergesort")
-        return _finish_entities(frame.reset_index(drop=True))[ENTITY_COLUMNS]
-    outcomes = read_view(features_uri, ASSIGNMENTS.name, start=lo.to_pydatetime())
-    done = outcomes[outcomes["completed"] == 1][["task_id", "user_id", "assigned_at_unix"]]
-    frame = decisions.merge(done, on=["task_id", "user_id", "assigned_at_unix"], how="inner")
+    frame = decisions
+    if completed_only:
+        outcomes = read_view(features_uri, ASSIGNMENTS.name, start=lo.to_pydatetime())
+        done = outcomes[outcomes["completed"] == 1][["task_id", "user_id", "assigned_at_unix"]]
+        frame = decisions.merge(done, on=["task_id", "user_id", "assigned_at_unix"], how="inner")
     frame = frame.drop_duplicates(["decision_id"]).sort_values(["occurred_at", "decision_id"], kind="mergesort")
     return _finish_entities(frame.reset_index(drop=True))[ENTITY_COLUMNS]
 

@@ -23,6 +23,7 @@ from maestro_ml.contracts import events
 from maestro_ml.ingestion.commit import write_parquet
 from maestro_ml.lake import (
     STATE_FILES,
+    hour_from_key,
     is_delta_run,
     read_state,
     state_base_uri,
@@ -53,7 +54,7 @@ def merge_hourly_deltas(lake_uri: str, name: str) -> int:
     if not hourly:
         return 0
     parts = [table for table in (STATE_FILES.read(uri) for uri in hourly) if table is not None]
-    first, last = (Path(uri).stem for uri in (hourly[0], hourly[-1]))
+    first, last = (hour_from_key(Path(uri).stem) for uri in (hourly[0], hourly[-1]))
     _write(state_delta_run_uri(lake_uri, name, first, last), merge_states(name, parts))
     for uri in hourly:
         storage.remove(uri)
@@ -98,9 +99,10 @@ def apply_events(
             storage.remove(uri)  # a re-run of the hour that no longer touches this table
         folded = 0
         deltas = state_delta_uris(lake_uri, name)
-        if sum(not is_delta_run(uri) for uri in deltas) >= COMPACT_AFTER:
+        runs = sum(is_delta_run(uri) for uri in deltas)
+        if len(deltas) - runs >= COMPACT_AFTER:
             merge_hourly_deltas(lake_uri, name)
-            if sum(is_delta_run(uri) for uri in state_delta_uris(lake_uri, name)) >= RUNS_PER_BASE:
+            if runs + 1 >= RUNS_PER_BASE:
                 folded = compact(lake_uri, name)
         return (0 if delta is None else delta.num_rows), folded
 

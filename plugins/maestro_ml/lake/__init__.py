@@ -55,7 +55,6 @@ _PART_RE = re.compile(r"^part-(?P<hour>\d{8}T\d{2})-(?P<token>[0-9A-Za-z]+)\.par
 _DT_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 _MANIFEST_RE = re.compile(r"^(\d{8}T\d{2})\.json$")
 # An hour's delta (<hour>.parquet) or a run of hourly deltas merged into one (<first>-<last>.parquet).
-_HOUR_KEY_RE = re.compile(r"^\d{8}T\d{2}$")
 _DELTA_RE = re.compile(r"^\d{8}T\d{2}(-\d{8}T\d{2})?\.parquet$")
 
 # --------------------------------------------------------------------------- hours
@@ -127,9 +126,8 @@ def state_delta_uri(lake_uri: str, name: str, hour: datetime | str) -> str:
 
 
 def state_delta_run_uri(lake_uri: str, name: str, first: datetime | str, last: datetime | str) -> str:
-    """The run file of the hourly deltas from ``first`` to ``last`` (hours, or their ``YYYYMMDDTHH`` keys)."""
-    keys = [v if isinstance(v, str) and _HOUR_KEY_RE.match(v) else hour_key(v) for v in (first, last)]
-    return join_uri(state_dir(lake_uri, name), "deltas", f"{keys[0]}-{keys[1]}.parquet")
+    """The run file of the hourly deltas of the hours ``first`` to ``last``."""
+    return join_uri(state_dir(lake_uri, name), "deltas", f"{hour_key(first)}-{hour_key(last)}.parquet")
 
 
 def is_delta_run(uri: str) -> bool:

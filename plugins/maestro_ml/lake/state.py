@@ -34,8 +34,9 @@ its own events give (``events_to_state``), replacing that hour's earlier delta; 
 ``COMPACT_AFTER`` hourly deltas are merged into one *run* file, and every ``RUNS_PER_BASE`` runs
 into the table's *base* (``maestro_ml.ingestion.state``). Readers (``lake.read_state``) merge
 base, runs and deltas with the same last-writer-wins rule (``merge_states``), which is
-idempotent, so a delta merged twice (a kill during compaction) changes nothing. An hour therefore costs its own size, not the state's. Every file is
-written atomically; a retry after a kill simply re-applies the hour.
+idempotent, so a delta merged twice (a kill during compaction) changes nothing. An hour
+therefore costs its own size, not the state's. Every file is written atomically; a retry after
+a kill simply re-applies the hour.
 
 """
 

@@ -163,7 +163,8 @@ def log_prior(frame: pd.DataFrame, missing: float = 0.0, fallback_slip: float | 
     base = log_estimate(frame, missing)
     if fallback_slip is None:
         return base
-    known = np.isfinite(_floats(frame, "estimated_hours")) & (_floats(frame, "estimated_hours") > 0)
+    estimate = _floats(frame, "estimated_hours")
+    known = np.isfinite(estimate) & (estimate > 0)
     slip = _floats(frame, "avg_slip_ratio_90d")
     slip = np.clip(np.where(np.isfinite(slip) & (slip > 0), slip, fallback_slip), *SLIP_PRIOR_BOUNDS)
     return np.where(known, base + np.log(slip), base)

@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def fallback_slip(args: argparse.Namespace, train: pd.DataFrame) -> float | None:
     """The slip of an assignee without history (the training median), or None when the prior is the estimate alone."""
-    return global_median_slip(train) if getattr(args, "prior", PRIORS[0]) == "estimate_x_slip" else None
+    return global_median_slip(train) if args.prior == "estimate_x_slip" else None
 
 
 def _window(frame: pd.DataFrame | None) -> str:
