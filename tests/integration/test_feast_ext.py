@@ -491,6 +491,8 @@ def test_only_the_days_of_the_window_are_read(tmp_path: Path) -> None:
     assert sorted(window["user_id"].to_pylist()) == ["u0", "u23"]  # both bounds inclusive, as the Dask store's
     (folder / "notes.txt").write_text("a file of another name: the source is read by Feast")
     assert day_files(source) is None
+    # A view no build has written yet (on S3 its "folder" does not exist): nothing to read, not an error.
+    assert day_files(FileSource(path=str(tmp_path / "never-written"), timestamp_field="event_timestamp")) == []
 
 
 def test_engine_hands_unsupported_views_to_the_stock_engine(make_store: StoreFactory, data_root: Path) -> None:

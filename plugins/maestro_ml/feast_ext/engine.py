@@ -374,7 +374,8 @@ _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})[^/]*\.parquet$")
 
 
 def day_files(source: Any) -> list[tuple[date, str]] | None:
-    """The files of a ``FileSource`` directory named by day, or None when it is laid out otherwise.
+    """The files of a ``FileSource`` directory named by day (none while it does not exist), or None when it
+    is laid out otherwise.
 
     Only absolute paths and URIs (a relative one is resolved against the repo by Feast); files whose
     name starts with ``_`` or ``.`` are not data. One file of another name and the source is read whole.
@@ -391,7 +392,11 @@ def day_files(source: Any) -> list[tuple[date, str]] | None:
     fs, root = storage.filesystem(path)
     try:
         infos = fs.ls(root, detail=True)
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
+        # No file written yet (a view with no rows in any built day). On an object store that is no
+        # "folder" at all, and the Dask store fails on it: there is simply nothing to materialize.
+        return []
+    except NotADirectoryError:
         return None
     found = []
     for info in infos:

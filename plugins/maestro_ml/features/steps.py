@@ -72,7 +72,9 @@ def rebuild_window(
 
 
 def staging_uri(settings: Settings, token: str) -> str:
-    return join_uri(settings.home, "staging", "build_features", token)
+    """Where ``compute_features`` leaves a build for the gate and the publish: in the lake's store (readers
+    skip ``_`` folders), never under ``MAESTRO_HOME``, because the next task may run on another worker."""
+    return join_uri(settings.lake_uri, "_staging", "build_features", token)
 
 
 def compute_staged(window: dict[str, str], settings: Settings | None = None) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Params the DAGs share, built the way Airflow's ``example_params_ui_tutorial.py`` shows.
 
-Each Param has a ``title`` and, where the form groups them, a ``section``. Dates carry
-``format: "date"`` and instants ``format: "date-time"``, so the trigger form shows pickers;
-the patterns also accept the shorter forms people type into the REST API (``2026-11-10T09``).
+Each Param has a ``title`` and, where the form groups them, a ``section``. Days carry
+``format: "date"``, so the trigger form shows a date picker. Hours and instants carry a pattern
+and no ``format``: JSON Schema's ``date-time`` is RFC 3339 (``2026-11-10T09:00:00Z``) and refuses
+the short forms people type into the REST API (``2026-11-10T09``, ``2026-11-15``), and whether it
+is enforced at all depends on an optional package (``rfc3339-validator``, which e.g. moto's server
+brings): the same trigger would pass on one deployment and be refused on another.
 Choices are ``enum``s.
 """
 
@@ -14,9 +17,9 @@ from airflow.sdk import Param
 
 # Real calendar fields (month 13, April 31 or hour 25 are refused by the trigger form and the REST API,
 # which validate Params against their JSON schema when a run is created). What a pattern cannot see,
-# February 29 of a common year, ``format: date`` catches for days (jsonschema checks it); an
-# instant's ``date-time`` format is not checked without an extra package, so the first task refuses
-# it, without retries (``maestro_ml.orchestration.tasks.fail_without_retry_on_bad_params``).
+# February 29 of a common year, ``format: date`` catches for days (jsonschema checks it); for an
+# hour or an instant the first task refuses it, without retries
+# (``maestro_ml.orchestration.tasks.fail_without_retry_on_bad_params``).
 _DAY = (r"\d{4}-((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)"
         r"|02-(0[1-9]|1\d|2\d))")
 _HOUR = r"([01]\d|2[0-3])"
@@ -35,14 +38,14 @@ def day_param(title: str, description: str, *, section: str | None = None) -> Pa
 
 
 def instant_param(title: str, description: str, *, section: str | None = None) -> Param:
-    """An optional UTC instant (or day): a date-time picker in the trigger form."""
-    return Param(None, type=["null", "string"], format="date-time", pattern=INSTANT_PATTERN, title=title,
+    """An optional UTC instant (or day), e.g. ``2026-11-10T09:30:00Z`` or ``2026-11-10``."""
+    return Param(None, type=["null", "string"], pattern=INSTANT_PATTERN, title=title,
                  description=description, **_section(section))
 
 
 def hour_param(title: str, description: str, *, section: str | None = None) -> Param:
     """An optional UTC ingest hour (``YYYY-MM-DDTHH``)."""
-    return Param(None, type=["null", "string"], format="date-time", pattern=HOUR_PATTERN, title=title,
+    return Param(None, type=["null", "string"], pattern=HOUR_PATTERN, title=title,
                  description=description, **_section(section))
 
 

@@ -11,6 +11,11 @@ Both have to be persistent for the same reason: GX rebuilds the site index from 
 store and deletes pages whose result it cannot find, so an in-memory results store would wipe
 the pages of every earlier run.
 
+GX 1.x stores files only on a local file system (the S3 store backend of 0.x is gone). With a
+remote ``reports_uri`` (``s3://``) the stores are a local mirror under ``MAESTRO_HOME`` that is
+published to the remote root after every run: a new worker first pulls the newest results, so
+the site index it rebuilds lists everyone's, not only its own.
+
 Each table of a run is validated with ``Batch.validate(suite)`` and its result stored under a
 ``ValidationResultIdentifier`` of the run; the site is then built once, incrementally, for the
 run's results. That is what a Checkpoint with an ``UpdateDataDocsAction`` does, minus
@@ -22,6 +27,7 @@ definitions, and every table here is a different DataFrame).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -87,16 +93,61 @@ def gx_root(settings: Settings) -> str:
     return root[len("file://") :] if root.startswith("file://") else root
 
 
-def _backend(uri: str) -> dict[str, Any]:
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri[len("s3://") :].partition("/")
-        return {"class_name": "TupleS3StoreBackend", "bucket": bucket, "prefix": prefix.strip("/")}
-    if "://" in uri:
-        raise ValueError(f"GX stores support local paths and s3:// URIs, not {uri!r}")
-    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": os.path.abspath(uri)}
+def local_root(settings: Settings) -> str:
+    """Where GX itself writes: ``gx_root`` when it is local, else this process's mirror of it."""
+    root = gx_root(settings)
+    if "://" not in root:
+        return root
+    digest = hashlib.sha1(root.encode()).hexdigest()[:12]
+    return os.path.join(settings.home, "gx-mirror", digest)
 
 
-def _build_context(root: str) -> AbstractDataContext:
+def _backend(directory: str) -> dict[str, Any]:
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": os.path.abspath(directory)}
+
+
+# (local root -> mtime of the newest file already published): publishing uploads only what is newer.
+_published: dict[str, float] = {}
+
+
+def _pull_results(settings: Settings) -> None:
+    """Copy the newest ``INDEX_RESULTS_LIMIT`` remote results into the mirror (a fresh worker's first context)."""
+    remote = join_uri(gx_root(settings), "validations")
+    fs, path = storage.filesystem(remote)
+    if not fs.exists(path):
+        return
+    found = fs.find(path, detail=True)
+    newest = sorted(((info.get("LastModified") or info.get("mtime"), name) for name, info in found.items()
+                     if name.endswith(".json")), reverse=True)[:INDEX_RESULTS_LIMIT]
+    local = os.path.join(local_root(settings), "validations")
+    for _, name in newest:
+        target = os.path.join(local, os.path.relpath(name, path))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fs.get_file(name, target)
+
+
+def publish(settings: Settings) -> int:
+    """Upload what GX wrote to the mirror since the last publish to the remote root; returns the files sent."""
+    root = gx_root(settings)
+    if "://" not in root:
+        return 0
+    local = local_root(settings)
+    since = _published.get(local, 0.0)
+    newest, sent = since, 0
+    for folder, _, names in os.walk(local):
+        for name in names:
+            path = os.path.join(folder, name)
+            mtime = os.stat(path).st_mtime
+            if mtime > since:
+                relative = os.path.relpath(path, local).replace(os.sep, "/")
+                with open(path, "rb") as handle:
+                    storage.write_bytes_atomic(join_uri(root, relative), handle.read())
+                newest, sent = max(newest, mtime), sent + 1
+    _published[local] = newest
+    return sent
+
+
+def _build_context(settings: Settings) -> AbstractDataContext:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
@@ -111,6 +162,11 @@ def _build_context(root: str) -> AbstractDataContext:
     # above it; hourly event tables are not worth hashing either.
     pandas_engine.HASH_THRESHOLD = 0
 
+    root = local_root(settings)
+    if root != gx_root(settings):
+        _pull_results(settings)
+        # What was pulled is the remote's already: publish only what this process writes from now on.
+        _published[root] = time.time()
     defaults = InMemoryStoreBackendDefaults()
     stores = dict(defaults.stores)
     stores[defaults.validation_results_store_name] = {
@@ -148,7 +204,7 @@ def get_context(settings: Settings) -> AbstractDataContext:
     with _lock:
         context = _contexts.get(root)
         if context is None:
-            context = _contexts[root] = _build_context(root)
+            context = _contexts[root] = _build_context(settings)
         return context
 
 
@@ -169,7 +225,14 @@ def prune_results(settings: Settings, keep: int = RESULTS_RETENTION_FILES) -> in
     Their Data Docs pages go with them (GX drops pages whose result is gone); each hour's verdict
     and warnings stay in its ingest manifest.
     """
-    fs, root = storage.filesystem(join_uri(gx_root(settings), "validations"))
+    removed = _prune(join_uri(local_root(settings), "validations"), keep)
+    if local_root(settings) != gx_root(settings):
+        removed = _prune(join_uri(gx_root(settings), "validations"), keep)
+    return removed
+
+
+def _prune(validations: str, keep: int) -> int:
+    fs, root = storage.filesystem(validations)
     if not fs.exists(root):
         return 0
     found = fs.find(root, detail=True)
@@ -185,7 +248,20 @@ def prune_results(settings: Settings, keep: int = RESULTS_RETENTION_FILES) -> in
 
 
 def index_path(settings: Settings) -> str:
+    """The site's ``index.html``: a local path, or the remote URI the mirror is published to."""
     return join_uri(gx_root(settings), "data_docs", "index.html")
+
+
+def _published_path(settings: Settings, path: str | None) -> str | None:
+    """A page's path in the mirror as the remote URI it is published to (local roots: unchanged)."""
+    local = local_root(settings)
+    if path is None or local == gx_root(settings) or not path.startswith(local):
+        return path
+    return join_uri(gx_root(settings), os.path.relpath(path, local).replace(os.sep, "/"))
+
+
+def _local_index(settings: Settings) -> str:
+    return os.path.join(local_root(settings), "data_docs", "index.html")
 
 
 @contextmanager
@@ -205,6 +281,7 @@ def data_docs_once(settings: Settings) -> Iterator[None]:
             with _lock:
                 try:
                     get_context(settings).build_data_docs(site_names=[SITE_NAME], resource_identifiers=keys)
+                    publish(settings)
                 except Exception:  # the verdicts stand without their report
                     log.exception("building GX Data Docs failed")
 
@@ -297,11 +374,16 @@ def run(
             page = None
             if docs_error is None and deferred is None:
                 urls = context.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
-                page = _local_path(urls[0]["site_url"]) if urls else None
+                page = _published_path(settings, _local_path(urls[0]["site_url"]) if urls else None)
             results.append(RunResult(item, result, page))
+        if docs_error is None and deferred is None and not os.path.exists(_local_index(settings)):
+            docs_error = f"Data Docs index missing after build: {_local_index(settings)}"
+        try:
+            publish(settings)
+        except Exception as exc:  # the verdict stands; its report did not reach the shared store
+            log.exception("publishing GX results and Data Docs to %s failed", gx_root(settings))
+            docs_error = docs_error or f"publishing to {gx_root(settings)}: {type(exc).__name__}: {exc}"
     index = index_path(settings)
-    if deferred is None and docs_error is None and "://" not in index and not os.path.exists(index):
-        docs_error = f"Data Docs index missing after build: {index}"
     timings = {
         "gx_context": round(ready - started, 3),
         "gx_validate": round(validated - ready, 3),
