@@ -59,10 +59,10 @@ resource "aws_launch_template" "gpu" {
 }
 
 resource "aws_eks_node_group" "gpu" {
-  cluster_name    = data.aws_eks_cluster.this.name
+  cluster_name    = local.cluster_name
   node_group_name = local.gpu_pool.node_group_name
   node_role_arn   = aws_iam_role.gpu_node.arn
-  subnet_ids      = var.subnet_ids
+  subnet_ids      = local.gpu_subnet_ids
 
   ami_type       = local.gpu_pool.ami_type
   capacity_type  = local.gpu_pool.capacity_type

@@ -1,19 +1,24 @@
 # IAM roles for service accounts (IRSA): the training pods and the Airflow
 # workers each assume their own role through the cluster's OIDC provider.
 
+locals {
+  # A created cluster always gets its provider; an adopted one usually has it already.
+  create_oidc_provider = var.create_oidc_provider || var.create_cluster
+}
+
 data "aws_iam_openid_connect_provider" "cluster" {
-  count = var.create_oidc_provider ? 0 : 1
+  count = local.create_oidc_provider ? 0 : 1
   url   = local.oidc_issuer_url
 }
 
 resource "aws_iam_openid_connect_provider" "cluster" {
-  count          = var.create_oidc_provider ? 1 : 0
+  count          = local.create_oidc_provider ? 1 : 0
   url            = local.oidc_issuer_url
   client_id_list = ["sts.amazonaws.com"]
 }
 
 locals {
-  oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.cluster[0].arn : data.aws_iam_openid_connect_provider.cluster[0].arn
+  oidc_provider_arn = local.create_oidc_provider ? aws_iam_openid_connect_provider.cluster[0].arn : data.aws_iam_openid_connect_provider.cluster[0].arn
 }
 
 data "aws_iam_policy_document" "irsa_assume" {

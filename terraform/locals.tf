@@ -12,7 +12,7 @@ locals {
   }
   gpu_taint_effect = local.eks_taint_effects[local.gpu_pool.taint.effect]
 
-  oidc_issuer_url      = data.aws_eks_cluster.this.identity[0].oidc[0].issuer
+  oidc_issuer_url      = var.create_cluster ? aws_eks_cluster.this[0].identity[0].oidc[0].issuer : data.aws_eks_cluster.this[0].identity[0].oidc[0].issuer
   oidc_issuer_hostpath = trimprefix(local.oidc_issuer_url, "https://")
 
   buckets = {
@@ -33,6 +33,21 @@ locals {
       service_accounts = var.airflow_service_accounts
       buckets          = ["landing", "lake", "mlflow"]
     }
+  }
+
+  # The spot node group for batch work: batch pods select the label and tolerate the taint
+  # (output batch_node_pool); nothing else is scheduled there.
+  batch_pool = {
+    labels = { "maestro.ai/workload" = "batch", "maestro.ai/capacity" = "spot" }
+    taint  = { key = "maestro.ai/workload", value = "batch", effect = "NoSchedule" }
+  }
+
+  # The three logical databases on the one RDS instance; the instance is created with the
+  # first, the other two by the one-off bootstrap in README.md (output database_bootstrap_sql).
+  databases = {
+    airflow        = "airflow"
+    mlflow         = "mlflow"
+    feast_registry = "feast_registry"
   }
 
   tags = merge(

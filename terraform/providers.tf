@@ -6,10 +6,6 @@ provider "aws" {
   }
 }
 
-# The cluster already exists (it is shared with other workloads); this stack
-# only adds Maestro's GPU node group, identities and buckets to it.
-data "aws_eks_cluster" "this" {
-  name = var.cluster_name
-}
-
 data "aws_partition" "current" {}
+
+data "aws_caller_identity" "current" {}

@@ -9,6 +9,7 @@ mock_provider "aws" {
       identity = [{
         oidc = [{ issuer = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE" }]
       }]
+      vpc_config = [{ cluster_security_group_id = "sg-0123456789abcdef0" }]
     }
   }
 
@@ -21,6 +22,12 @@ mock_provider "aws" {
   mock_data "aws_partition" {
     defaults = {
       partition = "aws"
+    }
+  }
+
+  mock_data "aws_secretsmanager_random_password" {
+    defaults = {
+      random_password = "MockedRandomPasswordMockedRandomPasswordMockedRandomPassword0123"
     }
   }
 
@@ -65,6 +72,7 @@ mock_provider "aws" {
 variables {
   region       = "eu-west-1"
   cluster_name = "maestro-test"
+  vpc_id       = "vpc-0123456789abcdef0"
   subnet_ids   = ["subnet-aaaa", "subnet-bbbb"]
   name_prefix  = "acme-maestro-test"
 }

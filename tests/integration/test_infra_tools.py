@@ -18,6 +18,11 @@ REPO = Path(__file__).resolve().parents[2]
 GPU_POOL_JSON = REPO / "include" / "gpu_node_pool.json"
 TERRAFORM = REPO / "terraform"
 COMPOSE = REPO / "docker-compose.yaml"
+# Example variable files, relative to terraform/: one per environment, plus the generic example.
+TF_VAR_FILES = [
+    *sorted(p.relative_to(TERRAFORM).as_posix() for p in (TERRAFORM / "environments").glob("*.tfvars")),
+    "terraform.tfvars.example",
+]
 TF_PLUGIN_DIR = Path(os.environ.get("MAESTRO_TF_PLUGIN_DIR", "/opt/tf-plugins"))
 COMPOSE_ENV = {
     "POSTGRES_PASSWORD": "test-pg",
@@ -26,6 +31,10 @@ COMPOSE_ENV = {
     "AIRFLOW_API_SECRET_KEY": "test-api",
     "AIRFLOW_JWT_SECRET": "test-jwt",
     "MAESTRO_PII_KEY": "test-pii",
+    "MINIO_ROOT_USER": "test-minio",
+    "MINIO_ROOT_PASSWORD": "test-minio-pw",
+    "OBJECT_STORE_ACCESS_KEY": "test-s3-key",
+    "OBJECT_STORE_SECRET_KEY": "test-s3-secret",
 }
 
 
@@ -43,7 +52,11 @@ def test_terraform_fmt() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not on PATH")
 def test_terraform_validate_and_mocked_test(tmp_path: Path) -> None:
-    """validate + `terraform test` (mocked AWS) on a copy, with the AWS provider from local disk only."""
+    """validate + `terraform test` (mocked AWS) on a copy, with the AWS provider from local disk only.
+
+    Then each environment's tfvars (environments/*.tfvars and terraform.tfvars.example) is planned
+    against the mocked provider by tests/environments/, so every example passes the validations.
+    """
     if not (TF_PLUGIN_DIR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
         pytest.skip(f"no local hashicorp/aws provider under {TF_PLUGIN_DIR} (providers cannot be downloaded here)")
     shutil.copytree(TERRAFORM, tmp_path / "terraform", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
@@ -54,6 +67,10 @@ def test_terraform_validate_and_mocked_test(tmp_path: Path) -> None:
         ["terraform", "init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={TF_PLUGIN_DIR}"],
         ["terraform", "validate", "-no-color"],
         ["terraform", "test", "-no-color"],
+        *(
+            ["terraform", "test", "-no-color", "-test-directory=tests/environments", f"-var-file={var_file}"]
+            for var_file in TF_VAR_FILES
+        ),
     ):
         result = run(cmd, cwd=root, env={"TF_DATA_DIR": str(tmp_path / "tf-data")})
         assert result.returncode == 0, f"{' '.join(cmd)}:\n{result.stdout}\n{result.stderr}"

@@ -250,23 +250,29 @@ def test_airflow_image_matches_the_pinned_airflow() -> None:
 
 
 def test_compose_stack_has_the_services() -> None:
+    """The layout of Airflow's official compose file (CeleryExecutor) plus the platform's stores;
+    tests/unit/test_compose_helm.py checks the file against the Compose schema and the settings in full."""
     services = compose()["services"]
-    airflow = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
-    assert set(services) >= {"postgres", "redis", "mlflow", *airflow}
+    airflow = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+               "airflow-worker"}
+    assert set(services) >= {"postgres", "redis", "object-store", "bucket-init", "mlflow", *airflow}
     assert services["airflow-init"]["command"] == [
         "bash", "-c", "airflow db migrate && exec python -m maestro_ml.platform.bootstrap pools"
     ]
     for name in airflow:
         env = services[name]["environment"]
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://")
+        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+        assert env["MAESTRO_FEAST_ENV"] == "server"
         if name != "airflow-init":
             depends = services[name]["depends_on"]
             assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
     mlflow = services["mlflow"]
     assert mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg://")
-    assert any(str(v).endswith(":/mlflow/artifacts") for v in mlflow["volumes"])
+    # Artifacts on the object store, proxied by the server.
+    assert mlflow["command"][mlflow["command"].index("--artifacts-destination") + 1].startswith("s3://")
 
 
 def test_compose_uses_the_settings_names_and_no_inline_secret() -> None:
@@ -323,11 +329,19 @@ def test_helm_migration_job_creates_the_training_pool() -> None:
 
 def test_helm_service_accounts_match_terraform() -> None:
     values = helm_values()
-    launching = {values[c]["serviceAccount"]["name"] for c in ("workers", "triggerer")}
+    # KubernetesExecutor task pods use workers.kubernetes.serviceAccount (chart >= 1.17), triggers the triggerer's.
+    accounts = {
+        path: block["serviceAccount"]
+        for path, block in [*values.items(), *(
+            (f"{name}.{sub}", inner) for name, outer in values.items() if isinstance(outer, dict)
+            for sub, inner in outer.items()
+        )]
+        if isinstance(block, dict) and isinstance(block.get("serviceAccount"), dict)
+    }
+    launching = {accounts[c]["name"] for c in ("workers.kubernetes", "triggerer")}
     with_role = {
-        v["serviceAccount"]["name"]
-        for v in values.values()
-        if isinstance(v, dict) and "eks.amazonaws.com/role-arn" in v.get("serviceAccount", {}).get("annotations", {})
+        account["name"] for account in accounts.values()
+        if "eks.amazonaws.com/role-arn" in account.get("annotations", {})
     }
     assert launching <= with_role
     assert with_role <= set(hcl_list_default(TERRAFORM, "airflow_service_accounts")), "IRSA trust (terraform/)"
