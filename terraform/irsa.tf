@@ -1,5 +1,6 @@
-# IAM roles for service accounts (IRSA): the training pods and the Airflow
-# workers each assume their own role through the cluster's OIDC provider.
+# IAM roles for service accounts (IRSA): the training pods, the Airflow workers and the
+# External Secrets Operator's SecretStore each assume their own role through the cluster's
+# OIDC provider.
 
 locals {
   # A created cluster always gets its provider; an adopted one usually has it already.
@@ -22,7 +23,7 @@ locals {
 }
 
 data "aws_iam_policy_document" "irsa_assume" {
-  for_each = local.irsa_workloads
+  for_each = local.irsa_roles
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -75,7 +76,7 @@ data "aws_iam_policy_document" "irsa_data" {
 }
 
 resource "aws_iam_role" "irsa" {
-  for_each = local.irsa_workloads
+  for_each = local.irsa_roles
 
   name               = "${var.name_prefix}-${each.key}"
   assume_role_policy = data.aws_iam_policy_document.irsa_assume[each.key].json
@@ -87,4 +88,32 @@ resource "aws_iam_role_policy" "irsa_data" {
   name   = "data-buckets"
   role   = aws_iam_role.irsa[each.key].id
   policy = data.aws_iam_policy_document.irsa_data[each.key].json
+}
+
+# The External Secrets Operator reads exactly the Secrets Manager entries of secrets.tf, and
+# decrypts them with the platform key only through Secrets Manager.
+data "aws_iam_policy_document" "external_secrets" {
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [for s in aws_secretsmanager_secret.this : s.arn]
+  }
+
+  statement {
+    sid       = "DecryptSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.platform.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "external_secrets" {
+  name   = "secrets-manager-read"
+  role   = aws_iam_role.irsa["external-secrets"].id
+  policy = data.aws_iam_policy_document.external_secrets.json
 }

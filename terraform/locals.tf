@@ -35,6 +35,16 @@ locals {
     }
   }
 
+  # Every IRSA role and the service accounts that may assume it: the workloads above, and the
+  # External Secrets Operator's SecretStore (include/helm/external-secrets.yaml), which reads the
+  # Secrets Manager entries of secrets.tf and no bucket.
+  irsa_roles = merge(local.irsa_workloads, {
+    external-secrets = {
+      namespace        = var.external_secrets_namespace
+      service_accounts = [var.external_secrets_service_account]
+    }
+  })
+
   # The spot node group for batch work: batch pods select the label and tolerate the taint
   # (output batch_node_pool); nothing else is scheduled there.
   batch_pool = {

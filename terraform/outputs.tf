@@ -18,6 +18,11 @@ output "airflow_role_arn" {
   value       = aws_iam_role.irsa["airflow"].arn
 }
 
+output "external_secrets_role_arn" {
+  description = "IRSA role of the External Secrets Operator's service account: put it in include/helm/external-secrets.yaml (eks.amazonaws.com/role-arn)."
+  value       = aws_iam_role.irsa["external-secrets"].arn
+}
+
 output "bucket_names" {
   description = "Bucket name per role: landing, lake, mlflow."
   value       = { for key, bucket in aws_s3_bucket.this : key => bucket.id }

@@ -204,6 +204,18 @@ variable "airflow_service_accounts" {
   default     = ["airflow-worker", "airflow-triggerer", "airflow-api-server"]
 }
 
+variable "external_secrets_namespace" {
+  description = "Namespace of the External Secrets Operator's SecretStore and its service account (include/helm/external-secrets.yaml): the Airflow release namespace."
+  type        = string
+  default     = "airflow"
+}
+
+variable "external_secrets_service_account" {
+  description = "Service account the SecretStore reads Secrets Manager with (name as set in include/helm/external-secrets.yaml); it assumes the external-secrets IRSA role."
+  type        = string
+  default     = "external-secrets-airflow"
+}
+
 variable "noncurrent_version_retention_days" {
   description = "Days to keep overwritten or deleted object versions before they expire."
   type        = number

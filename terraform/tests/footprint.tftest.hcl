@@ -1,6 +1,6 @@
 # Offline checks (mocked AWS, no credentials) of the whole footprint: the created-vs-adopted
 # switches of the VPC and the EKS cluster, the node groups, RDS, ElastiCache, ECR and Secrets
-# Manager.
+# Manager, and the External Secrets IRSA role.
 #   terraform init -backend=false && terraform test
 
 mock_provider "aws" {
@@ -526,5 +526,63 @@ run "secrets_are_kms_encrypted_and_never_inline" {
   assert {
     condition     = alltrue([for s in aws_secretsmanager_secret.this : startswith(s.name, "${var.name_prefix}/")])
     error_message = "secret names are namespaced by name_prefix"
+  }
+}
+
+# The External Secrets Operator's IRSA role (include/helm/external-secrets.yaml): trusted by its
+# service account only, reading exactly these entries and decrypting with their key.
+run "external_secrets_role_reads_exactly_the_secrets" {
+  command = plan
+
+  # Known ARNs at plan time, so that the permission policy is read during the plan.
+  override_resource {
+    target          = aws_secretsmanager_secret.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme-maestro-test/mocked-AbCdEf"
+    }
+  }
+
+  override_resource {
+    target          = aws_kms_key.platform
+    override_during = plan
+    values = {
+      arn = "arn:aws:kms:eu-west-1:123456789012:key/mocked-platform"
+    }
+  }
+
+  assert {
+    condition = anytrue([for c in data.aws_iam_policy_document.irsa_assume["external-secrets"].statement[0].condition : (
+      c.test == "StringEquals" && endswith(c.variable, ":sub") &&
+      tolist(c.values) == tolist(["system:serviceaccount:airflow:external-secrets-airflow"])
+    )])
+    error_message = "the external-secrets role must trust exactly the SecretStore's service account of include/helm/external-secrets.yaml"
+  }
+
+  assert {
+    condition     = aws_iam_role.irsa["external-secrets"].name == "acme-maestro-test-external-secrets"
+    error_message = "the external-secrets role is named <name_prefix>-external-secrets (the placeholder of external-secrets.yaml)"
+  }
+
+  assert {
+    condition = alltrue(flatten([for s in data.aws_iam_policy_document.external_secrets.statement : [
+      for r in s.resources : !strcontains(r, "*")
+    ]]))
+    error_message = "the external-secrets policy must name its resources, never *"
+  }
+
+  assert {
+    condition = anytrue([for s in data.aws_iam_policy_document.external_secrets.statement : (
+      toset(s.actions) == toset(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]) &&
+      toset(s.resources) == toset([for secret in aws_secretsmanager_secret.this : secret.arn])
+    )])
+    error_message = "the external-secrets role reads exactly the Secrets Manager entries of secrets.tf"
+  }
+
+  assert {
+    condition = anytrue([for s in data.aws_iam_policy_document.external_secrets.statement : (
+      toset(s.actions) == toset(["kms:Decrypt"]) && toset(s.resources) == toset([aws_kms_key.platform.arn])
+    )])
+    error_message = "the external-secrets role decrypts with the platform key only"
   }
 }
