@@ -18,10 +18,21 @@ from typing import IO, Any
 import fsspec
 from fsspec.core import url_to_fs
 
+_LOCAL_PROTOCOLS = ("file://", "local://", "memory://")
+
 
 def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The file system that serves ``uri`` and the path inside it."""
-    fs, path = url_to_fs(uri)
+    """The file system that serves ``uri`` and the path inside it.
+
+    Object stores list without fsspec's listings cache: other processes (the next task, on another
+    worker) write the same prefixes, and a cached listing would hide their files from a process that
+    listed the prefix before (a promotion's audit record written by a run, read by the caller that
+    triggered it). fsspec invalidates the cache only for a process's own writes.
+    """
+    if "://" in uri and not uri.startswith(_LOCAL_PROTOCOLS):
+        fs, path = url_to_fs(uri, use_listings_cache=False)
+    else:
+        fs, path = url_to_fs(uri)
     return fs, path
 
 

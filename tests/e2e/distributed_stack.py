@@ -141,6 +141,8 @@ class DistributedStack:
             "MAESTRO_PII_KEY": self.pii_key,
             "MAESTRO_START_DATE": self.start_date,
             "MAESTRO_BATCH_NICE": "0",
+            # The loop runs on two days of data: the duration holdout may not wait two more for outcomes.
+            "MAESTRO_DURATION_OUTCOME_MATURITY_HOURS": "0",
         }
 
     def airflow_env(self) -> dict[str, str]:

@@ -45,3 +45,13 @@ def test_local_paths_and_file_urls_name_the_same_file(tmp_path) -> None:
 def test_is_local() -> None:
     assert storage.is_local("/tmp/x")
     assert not storage.is_local("memory://x")
+
+
+def test_object_store_listings_are_never_served_from_a_cache() -> None:
+    """Another process (the next task, on another worker) writes the same prefixes: a listing cached by this
+    process would hide its files (found by the distributed e2e test: a run's audit record was missing
+    from a later ``history()`` in the process that had listed the folder before)."""
+    fs, _ = storage.filesystem("s3://maestro-example/lake/_audit")
+    assert fs.dircache.use_listings_cache is False
+    local, _ = storage.filesystem("/tmp/maestro-example")
+    assert storage.is_local_fs(local)
