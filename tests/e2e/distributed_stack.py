@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -313,7 +312,6 @@ class DistributedStack:
         for db in self.redis_dbs.values():
             with contextlib.suppress(Exception):
                 redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db).flushdb()
-        shutil.rmtree(self.root / "scratch", ignore_errors=True)
 
     # ------------------------------------------------------------------ clients
 
